@@ -1,0 +1,69 @@
+// Shared CLI plumbing: exit codes, one-line errors, option parsers.
+import { InvalidArgumentError } from "commander";
+import { hex } from "../impl/bytes.js";
+import { isMappedRamError } from "../impl/errors.js";
+
+/** 0 success, 1 the input is not valid, 2 usage or I/O error. */
+export const EXIT_OK = 0;
+export const EXIT_INVALID = 1;
+export const EXIT_USAGE = 2;
+
+/** A usage problem found after parsing (e.g. conflicting options): exit 2. */
+export class UsageError extends Error {
+  override readonly name = "UsageError";
+}
+
+/**
+ * Parses a size/offset the way QEMU's `qemu_strtosz` does for `file:...,offset=N`: decimal or
+ * `0x` hex, optional unit suffix k/K/M/G/T/P/E (binary units, not with hex). Returns bigint.
+ */
+export function parseSize(text: string): bigint {
+  const m = /^(0[xX][0-9a-fA-F]+|[0-9]+)([kKmMgGtTpPeE]?)$/.exec(text.trim());
+  if (!m)
+    throw new InvalidArgumentError(`"${text}" is not a size (decimal, 0x hex, or with a k/M/G/T suffix)`);
+  const num = m[1] as string;
+  const unit = (m[2] as string).toUpperCase();
+  if (unit && /^0[xX]/.test(num))
+    throw new InvalidArgumentError(`"${text}": a hex size cannot take a unit suffix`);
+  const shift = { "": 0n, K: 10n, M: 20n, G: 30n, T: 40n, P: 50n, E: 60n }[unit] ?? 0n;
+  const v = BigInt(num) << shift;
+  if (v >= 1n << 63n) throw new InvalidArgumentError(`"${text}" is out of range`);
+  return v;
+}
+
+export function parsePositiveInt(min: number, max: number) {
+  return (text: string): number => {
+    if (!/^[0-9]+$/.test(text)) throw new InvalidArgumentError(`"${text}" is not a whole number`);
+    const v = Number(text);
+    if (v < min || v > max) throw new InvalidArgumentError(`${v} is not between ${min} and ${max}`);
+    return v;
+  };
+}
+
+/** `NAME=VALUE`, collected into an array (for repeatable options). */
+export function collectPair(text: string, previous: Array<[string, string]> = []): Array<[string, string]> {
+  const eq = text.indexOf("=");
+  if (eq <= 0) throw new InvalidArgumentError(`"${text}" must be NAME=VALUE`);
+  return [...previous, [text.slice(0, eq), text.slice(eq + 1)]];
+}
+
+/** One line on stderr: code, offset where known, message. */
+export function formatError(e: unknown): string {
+  if (isMappedRamError(e)) {
+    const at = e.offset === undefined ? "" : ` @${hex(e.offset)}`;
+    return `mrc: ${e.code}${at}: ${e.message}`;
+  }
+  if (e instanceof UsageError) return `mrc: usage: ${e.message}`;
+  const err = e as NodeJS.ErrnoException;
+  if (err && typeof err.code === "string" && typeof err.message === "string") {
+    return `mrc: ${err.code}: ${err.message}`;
+  }
+  return `mrc: ${e instanceof Error ? e.message : String(e)}`;
+}
+
+/** Exit code for an error thrown by a command. */
+export function exitCodeFor(e: unknown): number {
+  if (isMappedRamError(e))
+    return e.code === "ERR_IO" || e.code === "ERR_BAD_ARGUMENT" ? EXIT_USAGE : EXIT_INVALID;
+  return EXIT_USAGE;
+}
