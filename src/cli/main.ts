@@ -9,7 +9,7 @@ export function buildProgram(): Command {
     .description("Conformance harness for QEMU's mapped-ram migration file format (with and without multifd)")
     .version("0.1.0")
     .configureOutput({
-      outputError: (str, write) => write(str.split("\n")[0] + "\n"),
+      outputError: (str, write) => write(`${str.split("\n")[0]}\n`),
     })
     .exitOverride();
   for (const register of commands) register(program);

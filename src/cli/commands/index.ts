@@ -1,6 +1,10 @@
 // Every `mrc` subcommand registers itself here: one module per command, one line each.
 import type { Command } from "commander";
+import { registerDemo } from "./demo.js";
+import { registerExtract } from "./extract.js";
+import { registerInspect } from "./inspect.js";
+import { registerSave } from "./save.js";
 
 export type Register = (program: Command) => void;
 
-export const commands: Register[] = [];
+export const commands: Register[] = [registerSave, registerExtract, registerInspect, registerDemo];

@@ -1,0 +1,63 @@
+// `mrc inspect`: the structure of a migration file — sections, blocks, header fields, bitmap counts.
+import type { Command } from "commander";
+import { type InspectReport, inspectFile } from "../../impl/inspect.js";
+import { parseSize } from "../common.js";
+
+interface InspectFlags {
+  offset: bigint;
+  json?: boolean;
+}
+
+function pad(s: string, n: number): string {
+  return s.length >= n ? s : s + " ".repeat(n - s.length);
+}
+
+export function formatInspect(r: InspectReport): string {
+  const lines: string[] = [];
+  lines.push(`file ${r.file}: ${r.fileSize} bytes apparent, ${r.allocatedBytes} allocated`);
+  lines.push(
+    `stream at ${r.streamOffset}: QEVM v${r.version}, machine ${r.machine ?? "(no configuration section)"}, capabilities [${r.capabilities.join(", ")}]${r.mappedRam ? " (mapped-ram)" : ""}`,
+  );
+  lines.push("records:");
+  for (const rec of r.records) {
+    if (rec.kind === "eof") lines.push(`  ${pad(rec.offset, 12)} EOF`);
+    else if (rec.kind === "command")
+      lines.push(`  ${pad(rec.offset, 12)} COMMAND ${rec.command} (${rec.size} bytes)`);
+    else {
+      const id = `id ${rec.sectionId}`;
+      const more =
+        rec.kind === "start" || rec.kind === "full"
+          ? ` instance ${rec.instanceId} version ${rec.versionId}`
+          : "";
+      lines.push(
+        `  ${pad(rec.offset, 12)} ${pad(rec.kind.toUpperCase(), 6)} "${rec.idstr}" ${id}${more}, ${rec.size} bytes`,
+      );
+    }
+  }
+  if (r.vmdesc) lines.push(`  ${pad(r.vmdesc.offset, 12)} VMDESC ${r.vmdesc.length} bytes of JSON`);
+  lines.push("ram blocks:");
+  lines.push(
+    `  ${pad("name", 24)} ${pad("used_length", 12)} ${pad("header", 12)} ${pad("bitmap", 12)} ${pad("pages", 12)} present/zero`,
+  );
+  for (const b of r.ramBlocks) {
+    lines.push(
+      `  ${pad(b.idstr, 24)} ${pad(b.usedLength, 12)} ${pad(b.headerOffset ?? "-", 12)} ${pad(b.bitmapOffset ?? "-", 12)} ${pad(b.pagesOffset ?? "-", 12)} ${b.pagesPresent ?? "-"}/${b.pagesZero ?? "-"}`,
+    );
+  }
+  lines.push(`end of stream ${r.end}`);
+  return `${lines.join("\n")}\n`;
+}
+
+export function registerInspect(program: Command): void {
+  program
+    .command("inspect")
+    .description("print the structure: sections, RAM blocks, header fields, bitmap counts")
+    .argument("<FILE>", "migration file")
+    .option("--offset <N>", "file: offset where the stream starts", parseSize, 0n)
+    .option("--json", "one JSON document (offsets and 64-bit values as hex strings)")
+    .addHelpText("after", "\nExample:\n  mrc inspect vm.mig --json")
+    .action(async (file: string, f: InspectFlags) => {
+      const r = await inspectFile(file, { offset: f.offset });
+      process.stdout.write(f.json ? `${JSON.stringify(r, null, 2)}\n` : formatInspect(r));
+    });
+}

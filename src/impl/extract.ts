@@ -1,0 +1,207 @@
+// migration/ram.c: read_ramblock_mapped_ram (and ram_load_precopy for ordinary streams) — rebuilds
+// each RAM block. Clear-bit pages are zeros whatever the page array holds; runs of set bits are read
+// in chunks of at most MAPPED_RAM_LOAD_BUF_SIZE. Outputs are temp files renamed only on success.
+import { access, mkdir, rename, rm } from "node:fs/promises";
+import { join } from "node:path";
+import { PageBitmap } from "./bitmap.js";
+import { hex, toSafeNumber } from "./bytes.js";
+import { MAPPED_RAM_LOAD_BUF_SIZE, TARGET_PAGE_SIZE, TARGET_PAGE_SIZE_N } from "./constants.js";
+import { MappedRamError } from "./errors.js";
+import { OutputFile } from "./output.js";
+import type { ParsedRamBlock } from "./ram-load.js";
+import { type ParsedStream, parseStream, type ReadOptions } from "./reader.js";
+import { MAX_STRUCTURE_READ, type RandomAccessSource } from "./source.js";
+
+async function exists(path: string): Promise<boolean> {
+  return access(path).then(
+    () => true,
+    () => false,
+  );
+}
+
+/** `DIR/<idstr, every character outside [A-Za-z0-9._-] replaced by _>.bin` */
+export function blockFileName(idstr: string): string {
+  return `${idstr.replace(/[^A-Za-z0-9._-]/g, "_")}.bin`;
+}
+
+/** Reads a mapped-ram block's bitmap (validated to lie inside the file by the reader). */
+export async function readBlockBitmap(src: RandomAccessSource, block: ParsedRamBlock): Promise<PageBitmap> {
+  const mr = block.mappedRam;
+  if (!mr) throw new RangeError(`block "${block.idstr}" is not a mapped-ram block`);
+  const size = toSafeNumber(mr.bitmapSize, "bitmap size");
+  const bytes = new Uint8Array(size);
+  for (let done = 0; done < size; done += MAX_STRUCTURE_READ) {
+    const n = Math.min(MAX_STRUCTURE_READ, size - done);
+    bytes.set(await src.read(mr.bitmapOffset + BigInt(done), n, `bitmap of ramblock "${block.idstr}"`), done);
+  }
+  return new PageBitmap(toSafeNumber(block.numPages, "page count"), bytes);
+}
+
+/** Checks that every set bit's page lies inside the file, before anything is written. */
+export function checkRunsInFile(src: RandomAccessSource, block: ParsedRamBlock, bitmap: PageBitmap): void {
+  const mr = block.mappedRam;
+  if (!mr) return;
+  for (const [first, end] of bitmap.setRuns()) {
+    const last = mr.pagesOffset + BigInt(end) * TARGET_PAGE_SIZE_N;
+    if (last > src.size) {
+      // the first page of the run that does not fit whole
+      const fits = src.size > mr.pagesOffset ? Number((src.size - mr.pagesOffset) / TARGET_PAGE_SIZE_N) : 0;
+      const page = Math.max(first, fits);
+      const at = mr.pagesOffset + BigInt(page) * TARGET_PAGE_SIZE_N;
+      throw new MappedRamError("ERR_TRUNCATED", {
+        subject: `ramblock "${block.idstr}"`,
+        offset: at,
+        field: "pages",
+        rule: `page ${hex(BigInt(page) * TARGET_PAGE_SIZE_N)} has its bit set but lies past the end of the file (${hex(src.size)})`,
+        bytesRequested: TARGET_PAGE_SIZE_N,
+        bytesAvailable: src.size > at ? src.size - at : 0n,
+      });
+    }
+  }
+}
+
+export interface ExtractedBlock {
+  idstr: string;
+  file: string;
+  usedLength: bigint;
+  pagesPresent: number;
+}
+
+export interface ExtractResult {
+  stream: ParsedStream;
+  blocks: ExtractedBlock[];
+}
+
+class PendingOutputs {
+  private readonly files = new Map<
+    string,
+    { tmp: string; final: string; out: OutputFile; block: ParsedRamBlock }
+  >();
+  constructor(
+    private readonly dir: string,
+    private readonly force: boolean,
+  ) {}
+
+  async get(block: ParsedRamBlock): Promise<OutputFile> {
+    const have = this.files.get(block.idstr);
+    if (have) return have.out;
+    const final = join(this.dir, blockFileName(block.idstr));
+    for (const f of this.files.values()) {
+      if (f.final === final) {
+        throw new MappedRamError("ERR_INVALID_VALUE", {
+          subject: `ramblock "${block.idstr}"`,
+          offset: block.recordOffset,
+          field: "idstr",
+          rule: `maps to the same output file as ramblock "${f.block.idstr}"`,
+        });
+      }
+    }
+    const tmp = `${final}.partial-${process.pid}`;
+    const out = await OutputFile.create(tmp, 0n);
+    this.files.set(block.idstr, { tmp, final, out, block });
+    return out;
+  }
+
+  /** Sizes every output to used_length (sparse), closes and renames them. */
+  async commit(blocks: readonly ParsedRamBlock[]): Promise<ExtractedBlock[]> {
+    for (const b of blocks) await this.get(b);
+    const result: ExtractedBlock[] = [];
+    for (const f of this.files.values()) {
+      await f.out.truncate(f.block.usedLength);
+      await f.out.close();
+    }
+    if (!this.force) {
+      for (const f of this.files.values()) {
+        if (await exists(f.final)) {
+          throw new MappedRamError("ERR_IO", {
+            subject: `output "${f.final}"`,
+            rule: "already exists (use --force to replace it)",
+          });
+        }
+      }
+    }
+    for (const f of this.files.values()) {
+      await rename(f.tmp, f.final);
+      result.push({ idstr: f.block.idstr, file: f.final, usedLength: f.block.usedLength, pagesPresent: 0 });
+    }
+    this.files.clear();
+    return result;
+  }
+
+  async abort(): Promise<void> {
+    for (const f of this.files.values()) {
+      await f.out.close().catch(() => undefined);
+      await rm(f.tmp, { force: true });
+    }
+    this.files.clear();
+  }
+}
+
+/**
+ * Extracts every RAM block of the stream into `dir` (created if missing), one file per block.
+ * Refused input leaves no block file behind.
+ */
+export async function extractBlocks(
+  src: RandomAccessSource,
+  dir: string,
+  opts: ReadOptions & { force?: boolean } = {},
+): Promise<ExtractResult> {
+  await mkdir(dir, { recursive: true });
+  const pending = new PendingOutputs(dir, opts.force ?? false);
+  const present = new Map<string, number>();
+  try {
+    const stream = await parseStream(src, {
+      ...opts,
+      onInlinePage: async (p) => {
+        const out = await pending.get(p.block);
+        if (p.data) {
+          await out.writeAt(p.data, p.address);
+          present.set(p.block.idstr, (present.get(p.block.idstr) ?? 0) + 1);
+        } else if (p.zeroFill !== undefined && p.zeroFill !== 0) {
+          await out.writeAt(new Uint8Array(TARGET_PAGE_SIZE).fill(p.zeroFill), p.address);
+        }
+      },
+    });
+    if (stream.mappedRam) {
+      const bitmaps: PageBitmap[] = [];
+      for (const b of stream.ramBlocks) {
+        const bm = await readBlockBitmap(src, b);
+        checkRunsInFile(src, b, bm);
+        bitmaps.push(bm);
+      }
+      const buf = new Uint8Array(MAPPED_RAM_LOAD_BUF_SIZE);
+      for (let i = 0; i < stream.ramBlocks.length; i++) {
+        const b = stream.ramBlocks[i] as ParsedRamBlock;
+        const bm = bitmaps[i] as PageBitmap;
+        const mr = b.mappedRam as NonNullable<ParsedRamBlock["mappedRam"]>;
+        const out = await pending.get(b);
+        let count = 0;
+        for (const [first, end] of bm.setRuns()) {
+          count += end - first;
+          for (let p = first; p < end; p += MAPPED_RAM_LOAD_BUF_SIZE / TARGET_PAGE_SIZE) {
+            const n = Math.min(end - p, MAPPED_RAM_LOAD_BUF_SIZE / TARGET_PAGE_SIZE) * TARGET_PAGE_SIZE;
+            const chunk = buf.subarray(0, n);
+            const from = mr.pagesOffset + BigInt(p) * TARGET_PAGE_SIZE_N;
+            const got = await src.readInto(from, chunk);
+            if (got !== n) {
+              throw new MappedRamError("ERR_TRUNCATED", {
+                subject: `ramblock "${b.idstr}"`,
+                offset: from + BigInt(got),
+                field: "pages",
+                rule: `failed to read page ${hex(BigInt(p) * TARGET_PAGE_SIZE_N)} from file offset ${hex(from)}: partial read of ${got} bytes, expected ${n}`,
+              });
+            }
+            await out.writeAt(chunk, BigInt(p) * TARGET_PAGE_SIZE_N);
+          }
+        }
+        present.set(b.idstr, count);
+      }
+    }
+    const blocks = await pending.commit(stream.ramBlocks);
+    for (const b of blocks) b.pagesPresent = present.get(b.idstr) ?? 0;
+    return { stream, blocks };
+  } catch (e) {
+    await pending.abort();
+    throw e;
+  }
+}

@@ -1,0 +1,31 @@
+// Public surface of the reference implementation (src/impl). Named exports only.
+
+export { PageBitmap } from "./bitmap.js";
+export { hex, toSafeNumber } from "./bytes.js";
+export {
+  type Configuration,
+  decodeConfiguration,
+  encodeConfiguration,
+  isMappedRam,
+  listedCapabilities,
+  VALIDATED_CAPABILITIES,
+} from "./configuration.js";
+export * as constants from "./constants.js";
+export { isMappedRamError, MappedRamError, type MappedRamErrorCode } from "./errors.js";
+export { blockFileName, type ExtractResult, extractBlocks, readBlockBitmap } from "./extract.js";
+export { type InspectReport, inspectFile, summarize } from "./inspect.js";
+export { type BlockRegions, bitmapSizeFor, blockRegions } from "./layout.js";
+export { type DeviceSection, MACHINE_NONE, MACHINES, type MachineProfile, vmdescJson } from "./machine.js";
+export { decodeMappedRamHeader, encodeMappedRamHeader, type MappedRamHeader } from "./mapped-ram-header.js";
+export type { ParsedRamBlock } from "./ram-load.js";
+export {
+  type ParsedStream,
+  parseStream,
+  type ReadOptions,
+  readMigrationFile,
+  type StreamRecord,
+} from "./reader.js";
+export { machineProfile, planSave, ramListOrder, type SaveOptions, writeMigrationFile } from "./save.js";
+export { Cursor, FileSource, MemorySource, type RandomAccessSource } from "./source.js";
+export { type DirtyPage, type SaveBlock, type SavePlan, type SaveResult, saveMappedRam } from "./writer.js";
+export { ZERO_PAGE_DETECTION_MODES, type ZeroPageDetection } from "./zero-page.js";

@@ -1,0 +1,90 @@
+// The output side of `file:` transport (migration/file.c, io/channel-file.c): one descriptor per
+// channel on the same path, positional writes only. Node's Buffer/fs live here, at the I/O edge.
+import { constants } from "node:fs";
+import { type FileHandle, open } from "node:fs/promises";
+import { toSafeNumber } from "./bytes.js";
+import { MappedRamError } from "./errors.js";
+
+export class OutputFile {
+  private constructor(
+    private readonly fh: FileHandle,
+    readonly path: string,
+  ) {}
+
+  /**
+   * Opens like file_start_outgoing_migration: O_CREAT|O_WRONLY, mode 0600, then ftruncate(offset)
+   * (bytes before the offset are kept, anything after is dropped).
+   */
+  static async create(path: string, offset: bigint): Promise<OutputFile> {
+    const fh = await open(path, constants.O_CREAT | constants.O_WRONLY, 0o600);
+    try {
+      await fh.truncate(toSafeNumber(offset, "file offset"));
+    } catch (e) {
+      await fh.close();
+      throw ioError(path, offset, e);
+    }
+    return new OutputFile(fh, path);
+  }
+
+  /** Another descriptor on the same file, as each multifd channel opens (O_WRONLY, no O_CREAT/O_TRUNC). */
+  static async reopen(path: string): Promise<OutputFile> {
+    return new OutputFile(await open(path, constants.O_WRONLY), path);
+  }
+
+  /** pwrite all of `data` at `position`. */
+  async writeAt(data: Uint8Array, position: bigint): Promise<void> {
+    let done = 0;
+    const base = toSafeNumber(position, "file offset");
+    try {
+      while (done < data.length) {
+        const { bytesWritten } = await this.fh.write(data, done, data.length - done, base + done);
+        if (bytesWritten === 0) throw new Error("write returned 0 bytes");
+        done += bytesWritten;
+      }
+    } catch (e) {
+      throw ioError(this.path, position + BigInt(done), e);
+    }
+  }
+
+  /** pwritev: several buffers at consecutive positions starting at `position`. */
+  async writevAt(buffers: Uint8Array[], position: bigint): Promise<void> {
+    if (buffers.length === 1) return this.writeAt(buffers[0] as Uint8Array, position);
+    let total = 0;
+    for (const b of buffers) total += b.length;
+    try {
+      const { bytesWritten } = await this.fh.writev(buffers, toSafeNumber(position, "file offset"));
+      if (bytesWritten === total) return;
+    } catch (e) {
+      throw ioError(this.path, position, e);
+    }
+    // short vectored write: finish buffer by buffer
+    let at = position;
+    for (const b of buffers) {
+      await this.writeAt(b, at);
+      at += BigInt(b.length);
+    }
+  }
+
+  /** ftruncate to `size` bytes (extends with a hole). */
+  async truncate(size: bigint): Promise<void> {
+    try {
+      await this.fh.truncate(toSafeNumber(size, "file size"));
+    } catch (e) {
+      throw ioError(this.path, size, e);
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.fh.close();
+  }
+}
+
+export function ioError(path: string, offset: bigint | undefined, e: unknown): MappedRamError {
+  const err = e as NodeJS.ErrnoException;
+  return new MappedRamError("ERR_IO", {
+    subject: `file "${path}"`,
+    offset,
+    rule: `${err?.code ?? "I/O error"}: ${err?.message ?? String(e)}`,
+    cause: e,
+  });
+}

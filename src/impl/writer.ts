@@ -1,0 +1,322 @@
+// migration/migration.c: migration_thread for a precopy save to `file:` with mapped-ram, in the order
+// QEMU 10.0 writes it (savevm.c: qemu_savevm_state_header, _setup, _iterate, _complete_precopy):
+//   header + configuration | RAM START (MEM_SIZE, per block idstr/used_length/[addr]/MappedRamHeader,
+//   seek past the reserved region) EOS footer | pages at fixed offsets | PART × K | SWITCHOVER_START |
+//   bitmaps (pwrite) | RAM END (EOS) footer | device FULL sections | EOF | vmdesc
+
+import { PageBitmap } from "./bitmap.js";
+import { ByteWriter, hex } from "./bytes.js";
+import { type Configuration, encodeConfiguration } from "./configuration.js";
+import {
+  MAPPED_RAM_HDR_VERSION,
+  MIG_CMD_SWITCHOVER_START,
+  MULTIFD_PAGES_PER_PACKET,
+  QEMU_VM_SECTION_END,
+  QEMU_VM_SECTION_PART,
+  QEMU_VM_SECTION_START,
+  RAM_SAVE_FLAG_EOS,
+  RAM_SAVE_FLAG_MEM_SIZE,
+  TARGET_PAGE_SIZE,
+  TARGET_PAGE_SIZE_N,
+} from "./constants.js";
+import { MappedRamError } from "./errors.js";
+import { type BlockRegions, blockRegions } from "./layout.js";
+import type { DeviceSection } from "./machine.js";
+import { encodeMappedRamHeader } from "./mapped-ram-header.js";
+import { OutputFile } from "./output.js";
+import { type BlockTarget, PageSender } from "./ram-save.js";
+import {
+  encodeCommand,
+  encodeEof,
+  encodeFileHeader,
+  encodeFullSection,
+  encodeSectionFooter,
+  encodeSectionHeader,
+  encodeSectionShortHeader,
+  encodeVmdesc,
+  type SectionId,
+} from "./sections.js";
+import type { ZeroPageDetection } from "./zero-page.js";
+
+/** Where a block's initial contents come from (a RAM image file, or memory in tests). */
+export interface PageReader {
+  readInto(offset: bigint, into: Uint8Array): Promise<number>;
+}
+
+export interface SaveBlock {
+  idstr: string;
+  usedLength: bigint;
+  image: PageReader;
+  /** be64 mr->addr, written before the header when x-ignore-shared is listed (QEMU 10.0 does this) */
+  mrAddr?: bigint;
+}
+
+/** One dirty page seen by a later round of a live save, with its new contents. */
+export interface DirtyPage {
+  block: string;
+  page: number;
+  data: Uint8Array;
+}
+
+export interface SavePlan {
+  /** `file:` offset N: the stream starts here; bytes before N are kept */
+  offset: bigint;
+  configuration: Configuration;
+  ramSection: SectionId;
+  blocks: SaveBlock[];
+  /** empty SECTION_PART records before END (QEMU: one per ram_save_iterate call) */
+  partSections: number;
+  switchoverStart: boolean;
+  /** SECTION_FULL device records after RAM END */
+  devices: DeviceSection[];
+  /** null: the machine suppresses the vmdesc */
+  vmdesc: string | null;
+  zeroPageDetection: ZeroPageDetection;
+  /** null: multifd off; else the number of channels (1..255) */
+  multifdChannels: number | null;
+  /** later rounds of a live save, each a set of dirty pages (applied after the bulk pass, before END) */
+  rounds?: DirtyPage[][];
+  /** property send-section-footer (default on) */
+  sectionFooters?: boolean;
+}
+
+export interface BlockLayout extends BlockRegions {
+  idstr: string;
+  usedLength: bigint;
+  /** where the block's record (u8 len + idstr) starts */
+  recordOffset: bigint;
+  numPages: number;
+}
+
+export interface SaveResult {
+  blocks: Array<BlockLayout & { pagesWritten: number }>;
+  /** where the stream continues after the last block (the setup EOS) */
+  resumeOffset: bigint;
+  fileSize: bigint;
+}
+
+function checkPlan(plan: SavePlan): void {
+  const bad = (rule: string, actual: string) =>
+    new MappedRamError("ERR_BAD_ARGUMENT", { subject: "save plan", rule, actual });
+  if (plan.offset < 0n) throw bad("offset must not be negative", hex(plan.offset));
+  if (plan.multifdChannels !== null && (plan.multifdChannels < 1 || plan.multifdChannels > 255)) {
+    throw bad("multifd-channels must be between 1 and 255", String(plan.multifdChannels));
+  }
+  if (!Number.isInteger(plan.partSections) || plan.partSections < 0) {
+    throw bad("partSections must be a whole number", String(plan.partSections));
+  }
+  const names = new Set<string>();
+  for (const b of plan.blocks) {
+    if (names.has(b.idstr)) throw bad("block names must be unique", JSON.stringify(b.idstr));
+    names.add(b.idstr);
+    if (b.usedLength <= 0n || b.usedLength % TARGET_PAGE_SIZE_N !== 0n) {
+      throw bad(`block "${b.idstr}" used_length must be a positive multiple of 0x1000`, hex(b.usedLength));
+    }
+  }
+}
+
+/** Main-stream bytes of the RAM START section, with each block's layout. */
+function ramStart(
+  plan: SavePlan,
+  at: bigint,
+): { writes: Array<[bigint, Uint8Array]>; layouts: BlockLayout[]; end: bigint } {
+  const ignoreShared = plan.configuration.capabilities.includes("x-ignore-shared");
+  const writes: Array<[bigint, Uint8Array]> = [];
+  const layouts: BlockLayout[] = [];
+  const total = plan.blocks.reduce((s, b) => s + b.usedLength, 0n);
+  let w = new ByteWriter()
+    .bytes(encodeSectionHeader(QEMU_VM_SECTION_START, plan.ramSection))
+    .u64be(total | RAM_SAVE_FLAG_MEM_SIZE);
+  let pos = at;
+  for (const b of plan.blocks) {
+    const recordOffset = pos + BigInt(w.length);
+    w.countedString(b.idstr).u64be(b.usedLength);
+    if (ignoreShared) w.u64be(b.mrAddr ?? 0n);
+    const headerOffset = pos + BigInt(w.length);
+    const r = blockRegions(headerOffset, b.usedLength);
+    w.bytes(
+      encodeMappedRamHeader({
+        version: MAPPED_RAM_HDR_VERSION,
+        pageSize: TARGET_PAGE_SIZE_N,
+        bitmapOffset: r.bitmapOffset,
+        pagesOffset: r.pagesOffset,
+      }),
+    );
+    writes.push([pos, w.finish()]);
+    layouts.push({
+      ...r,
+      idstr: b.idstr,
+      usedLength: b.usedLength,
+      recordOffset,
+      numPages: Number(b.usedLength / TARGET_PAGE_SIZE_N),
+    });
+    // mapped_ram_setup_ramblock: qemu_set_offset(pages_offset + used_length, SEEK_SET)
+    pos = r.end;
+    w = new ByteWriter();
+  }
+  w.u64be(RAM_SAVE_FLAG_EOS);
+  if (plan.sectionFooters ?? true) w.bytes(encodeSectionFooter(plan.ramSection.sectionId));
+  writes.push([pos, w.finish()]);
+  return { writes, layouts, end: pos + BigInt(w.length) };
+}
+
+/** An empty RAM PART/END record: header, EOS, footer. */
+function ramEmptySection(type: typeof QEMU_VM_SECTION_PART | typeof QEMU_VM_SECTION_END, plan: SavePlan) {
+  const w = new ByteWriter(18)
+    .bytes(encodeSectionShortHeader(type, plan.ramSection.sectionId))
+    .u64be(RAM_SAVE_FLAG_EOS);
+  if (plan.sectionFooters ?? true) w.bytes(encodeSectionFooter(plan.ramSection.sectionId));
+  return w.finish();
+}
+
+/**
+ * Writes a whole mapped-ram migration file at `path` as QEMU 10.0.2 does for the plan.
+ * Memory stays bounded: images are read in batches of 128 pages.
+ */
+export async function saveMappedRam(path: string, plan: SavePlan): Promise<SaveResult> {
+  checkPlan(plan);
+  const main = await OutputFile.create(path, plan.offset);
+  const channels: OutputFile[] = [];
+  try {
+    // qemu_savevm_state_header + qemu_savevm_state_setup
+    const head = new ByteWriter()
+      .bytes(encodeFileHeader())
+      .bytes(encodeConfiguration(plan.configuration))
+      .finish();
+    await main.writeAt(head, plan.offset);
+    const start = ramStart(plan, plan.offset + BigInt(head.length));
+    for (const [at, bytes] of start.writes) await main.writeAt(bytes, at);
+
+    const multifd = plan.multifdChannels !== null;
+    if (plan.multifdChannels !== null) {
+      for (let i = 0; i < plan.multifdChannels; i++) channels.push(await OutputFile.reopen(path));
+    }
+    const sender = new PageSender(multifd ? channels : [main], plan.zeroPageDetection, multifd);
+    const targets: BlockTarget[] = start.layouts.map((l) => ({
+      idstr: l.idstr,
+      pagesOffset: l.pagesOffset,
+      bitmap: new PageBitmap(l.numPages),
+    }));
+
+    // Bulk pass: every page is dirty at the start of a save.
+    for (let bi = 0; bi < plan.blocks.length; bi++) {
+      const block = plan.blocks[bi] as SaveBlock;
+      const target = targets[bi] as BlockTarget;
+      const layout = start.layouts[bi] as BlockLayout;
+      for (let first = 0; first < layout.numPages; first += MULTIFD_PAGES_PER_PACKET) {
+        const n = Math.min(MULTIFD_PAGES_PER_PACKET, layout.numPages - first);
+        const buf = new Uint8Array(n * TARGET_PAGE_SIZE);
+        const got = await block.image.readInto(BigInt(first) * TARGET_PAGE_SIZE_N, buf);
+        if (got !== buf.length) {
+          throw new MappedRamError("ERR_BAD_ARGUMENT", {
+            subject: `RAM image of block "${block.idstr}"`,
+            offset: BigInt(first) * TARGET_PAGE_SIZE_N + BigInt(got),
+            rule: `is shorter than used_length ${hex(block.usedLength)}`,
+          });
+        }
+        const pages: number[] = [];
+        const data: Uint8Array[] = [];
+        for (let i = 0; i < n; i++) {
+          pages.push(first + i);
+          data.push(buf.subarray(i * TARGET_PAGE_SIZE, (i + 1) * TARGET_PAGE_SIZE));
+        }
+        await sender.send({ block: target, pages, data, normalOnly: false });
+      }
+    }
+    // find_dirty_block wrapped: multifd_ram_flush_and_sync (writes nothing)
+    await sender.sync();
+
+    // Later rounds of a live save: dirty pages are re-sent at the same offsets.
+    for (const round of plan.rounds ?? []) {
+      await sendRound(round, plan, targets, sender);
+      await sender.sync();
+    }
+
+    // Main stream after the last block: PART × K, SWITCHOVER_START, then END.
+    let pos = start.end;
+    const tail = new ByteWriter();
+    for (let k = 0; k < plan.partSections; k++) tail.bytes(ramEmptySection(QEMU_VM_SECTION_PART, plan));
+    if (plan.switchoverStart) tail.bytes(encodeCommand(MIG_CMD_SWITCHOVER_START));
+    // ram_save_complete -> ram_save_file_bmap: every bitmap is written once, after all pages.
+    for (let bi = 0; bi < targets.length; bi++) {
+      const t = targets[bi] as BlockTarget;
+      const l = start.layouts[bi] as BlockLayout;
+      await main.writeAt(t.bitmap.bytes, l.bitmapOffset);
+    }
+    tail.bytes(ramEmptySection(QEMU_VM_SECTION_END, plan));
+    for (const d of plan.devices) {
+      const full = encodeFullSection(d.section, d.payload);
+      tail.bytes((plan.sectionFooters ?? true) ? full : full.subarray(0, full.length - 5));
+    }
+    tail.bytes(encodeEof());
+    if (plan.vmdesc !== null) tail.bytes(encodeVmdesc(plan.vmdesc));
+    const tailBytes = tail.finish();
+    await main.writeAt(tailBytes, pos);
+    pos += BigInt(tailBytes.length);
+
+    return {
+      blocks: start.layouts.map((l, i) => ({
+        ...l,
+        pagesWritten: (targets[i] as BlockTarget).bitmap.count(),
+      })),
+      resumeOffset: start.layouts.at(-1)?.end ?? start.end,
+      fileSize: pos,
+    };
+  } finally {
+    for (const ch of channels) await ch.close().catch(() => undefined);
+    await main.close().catch(() => undefined);
+  }
+}
+
+async function sendRound(round: DirtyPage[], plan: SavePlan, targets: BlockTarget[], sender: PageSender) {
+  // QEMU scans blocks in RAM-list order and pages in ascending order; batches hold one block.
+  const byBlock = new Map<string, DirtyPage[]>();
+  for (const d of round) {
+    if (d.data.length !== TARGET_PAGE_SIZE) {
+      throw new MappedRamError("ERR_BAD_ARGUMENT", {
+        subject: `dirty page ${d.page} of block "${d.block}"`,
+        rule: "must be 4096 bytes",
+        actual: String(d.data.length),
+      });
+    }
+    const list = byBlock.get(d.block) ?? [];
+    list.push(d);
+    byBlock.set(d.block, list);
+  }
+  for (let bi = 0; bi < plan.blocks.length; bi++) {
+    const target = targets[bi] as BlockTarget;
+    const dirty = byBlock.get(target.idstr);
+    if (!dirty) continue;
+    byBlock.delete(target.idstr);
+    // last write of a page in a round wins
+    const latest = new Map<number, Uint8Array>();
+    for (const d of dirty) {
+      if (!Number.isInteger(d.page) || d.page < 0 || d.page >= target.bitmap.numPages) {
+        throw new MappedRamError("ERR_BAD_ARGUMENT", {
+          subject: `block "${target.idstr}"`,
+          rule: `dirty page must be below ${target.bitmap.numPages}`,
+          actual: String(d.page),
+        });
+      }
+      latest.set(d.page, d.data);
+    }
+    const order = [...latest.keys()].sort((a, b) => a - b);
+    for (let i = 0; i < order.length; i += MULTIFD_PAGES_PER_PACKET) {
+      const pages = order.slice(i, i + MULTIFD_PAGES_PER_PACKET);
+      await sender.send({
+        block: target,
+        pages,
+        data: pages.map((p) => latest.get(p) as Uint8Array),
+        normalOnly: false,
+      });
+    }
+  }
+  const unknown = [...byBlock.keys()][0];
+  if (unknown !== undefined) {
+    throw new MappedRamError("ERR_BAD_ARGUMENT", {
+      subject: "live round",
+      rule: "names an unknown block",
+      actual: unknown,
+    });
+  }
+}
