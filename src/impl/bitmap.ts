@@ -19,14 +19,22 @@ export class PageBitmap {
     this.bytes = bytes ?? new Uint8Array(size);
   }
 
+  /** A bitmap whose bytes live in shared memory, for channels on worker threads. */
+  static shared(numPages: number): PageBitmap {
+    const size = toSafeNumber(bitmapSizeFor(BigInt(numPages)), "bitmap size");
+    return new PageBitmap(numPages, new Uint8Array(new SharedArrayBuffer(size)));
+  }
+
   get(page: number): boolean {
     return (((this.bytes[page >>> 3] as number) >>> (page & 7)) & 1) === 1;
   }
+  /** set_bit_atomic: byte-wise Atomics, so channels on other threads can update the same bitmap. */
   set(page: number): void {
-    this.bytes[page >>> 3] = (this.bytes[page >>> 3] as number) | (1 << (page & 7));
+    Atomics.or(this.bytes, page >>> 3, 1 << (page & 7));
   }
+  /** clear_bit_atomic */
   clear(page: number): void {
-    this.bytes[page >>> 3] = (this.bytes[page >>> 3] as number) & ~(1 << (page & 7));
+    Atomics.and(this.bytes, page >>> 3, ~(1 << (page & 7)) & 0xff);
   }
 
   /** Number of set bits among the first numPages. */

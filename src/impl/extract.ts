@@ -1,10 +1,11 @@
 // migration/ram.c: read_ramblock_mapped_ram (and ram_load_precopy for ordinary streams) — rebuilds
 // each RAM block. Clear-bit pages are zeros whatever the page array holds; runs of set bits are read
 // in chunks of at most MAPPED_RAM_LOAD_BUF_SIZE. Outputs are temp files renamed only on success.
+import { createHash } from "node:crypto";
 import { access, mkdir, rename, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { PageBitmap } from "./bitmap.js";
-import { hex, toSafeNumber } from "./bytes.js";
+import { hex, latin1, toSafeNumber } from "./bytes.js";
 import { MAPPED_RAM_LOAD_BUF_SIZE, TARGET_PAGE_SIZE, TARGET_PAGE_SIZE_N } from "./constants.js";
 import { MappedRamError } from "./errors.js";
 import { OutputFile } from "./output.js";
@@ -19,9 +20,19 @@ async function exists(path: string): Promise<boolean> {
   );
 }
 
-/** `DIR/<idstr, every character outside [A-Za-z0-9._-] replaced by _>.bin` */
+/** Longest file name most filesystems take (NAME_MAX). */
+const NAME_MAX = 255;
+
+/**
+ * `DIR/<idstr, every character outside [A-Za-z0-9._-] replaced by _>.bin`. An idstr may be 255 bytes,
+ * which with ".bin" is over NAME_MAX: such names keep their first 234 characters, then "~" and the
+ * first 16 hex digits of the sha256 of the idstr, so they stay unique and within NAME_MAX.
+ */
 export function blockFileName(idstr: string): string {
-  return `${idstr.replace(/[^A-Za-z0-9._-]/g, "_")}.bin`;
+  const safe = idstr.replace(/[^A-Za-z0-9._-]/g, "_");
+  if (safe.length + 4 <= NAME_MAX) return `${safe}.bin`;
+  const digest = createHash("sha256").update(latin1(idstr)).digest("hex").slice(0, 16);
+  return `${safe.slice(0, NAME_MAX - 4 - 17)}~${digest}.bin`;
 }
 
 /** Reads a mapped-ram block's bitmap (validated to lie inside the file by the reader). */
@@ -96,7 +107,7 @@ class PendingOutputs {
         });
       }
     }
-    const tmp = `${final}.partial-${process.pid}`;
+    const tmp = join(this.dir, `.mrc-extract-${process.pid}-${this.files.size}.partial`);
     const out = await OutputFile.create(tmp, 0n);
     this.files.set(block.idstr, { tmp, final, out, block });
     return out;
@@ -144,7 +155,11 @@ class PendingOutputs {
 export async function extractBlocks(
   src: RandomAccessSource,
   dir: string,
-  opts: ReadOptions & { force?: boolean } = {},
+  opts: ReadOptions & {
+    force?: boolean;
+    /** bytes done / total: page bytes copied (mapped-ram) or stream bytes read (ordinary streams) */
+    onProgress?: (done: bigint, total: bigint) => void;
+  } = {},
 ): Promise<ExtractResult> {
   await mkdir(dir, { recursive: true });
   const pending = new PendingOutputs(dir, opts.force ?? false);
@@ -153,6 +168,7 @@ export async function extractBlocks(
     const stream = await parseStream(src, {
       ...opts,
       onInlinePage: async (p) => {
+        opts.onProgress?.(p.offset - (opts.offset ?? 0n), src.size - (opts.offset ?? 0n));
         const out = await pending.get(p.block);
         if (p.data) {
           await out.writeAt(p.data, p.address);
@@ -170,6 +186,8 @@ export async function extractBlocks(
         bitmaps.push(bm);
       }
       const buf = new Uint8Array(MAPPED_RAM_LOAD_BUF_SIZE);
+      const total = BigInt(bitmaps.reduce((s, bm) => s + bm.count(), 0)) * TARGET_PAGE_SIZE_N;
+      let done = 0n;
       for (let i = 0; i < stream.ramBlocks.length; i++) {
         const b = stream.ramBlocks[i] as ParsedRamBlock;
         const bm = bitmaps[i] as PageBitmap;
@@ -192,6 +210,8 @@ export async function extractBlocks(
               });
             }
             await out.writeAt(chunk, BigInt(p) * TARGET_PAGE_SIZE_N);
+            done += BigInt(n);
+            opts.onProgress?.(done, total);
           }
         }
         present.set(b.idstr, count);

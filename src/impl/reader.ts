@@ -16,7 +16,7 @@ import {
   QEMU_VM_SECTION_START,
   QEMU_VM_VMDESCRIPTION,
 } from "./constants.js";
-import { devicePayloadSize } from "./devices.js";
+import { devicePayloadLength } from "./devices.js";
 import { MappedRamError } from "./errors.js";
 import { type InlinePage, type ParsedRamBlock, RamLoadState, type RamPayloadSummary } from "./ram-load.js";
 import type { SectionId } from "./sections.js";
@@ -188,7 +188,7 @@ export async function parseStream(src: RandomAccessSource, opts: ReadOptions = {
         else ramDone = true;
       } else {
         if (vmdesc === null) vmdesc = await locateVmdesc(src);
-        const n = devicePayloadSize(section, vmdesc?.value, at);
+        const n = await devicePayloadLength(src, c.pos, section, vmdesc?.value);
         await c.take(n, `device section "${idstr}"`, "payload");
         if (type === QEMU_VM_SECTION_START) live.set(sectionId, { section });
       }

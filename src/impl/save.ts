@@ -27,6 +27,8 @@ export interface SaveOptions {
   runstate?: string;
   /** later rounds of a live save */
   rounds?: DirtyPage[][];
+  /** bytes of RAM saved so far, of the total (for a progress bar) */
+  onProgress?: (done: bigint, total: bigint) => void;
 }
 
 export function machineProfile(name: string): MachineProfile {
@@ -85,6 +87,7 @@ export async function planSave(opts: SaveOptions, sources: Map<string, FileSourc
     zeroPageDetection: opts.zeroPageDetection ?? "multifd",
     multifdChannels: opts.multifdChannels ?? null,
     ...(opts.rounds ? { rounds: opts.rounds } : {}),
+    ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
   };
 }
 

@@ -78,6 +78,38 @@ export interface SavePlan {
   rounds?: DirtyPage[][];
   /** property send-section-footer (default on) */
   sectionFooters?: boolean;
+  /**
+   * The records after RAM START, in stream order, as read from a file (`mrc reencode`). When given it
+   * replaces partSections, switchoverStart, devices and the EOF; it must hold exactly one RAM END.
+   */
+  tail?: TailRecord[];
+  /** called after each batch of the bulk pass with RAM bytes done / total (a progress bar) */
+  onProgress?: (done: bigint, total: bigint) => void;
+}
+
+/** One main-stream record after RAM START (savevm.c), for plans that follow a file record by record. */
+export type TailRecord =
+  | { kind: "ram-part" }
+  | { kind: "ram-end" }
+  | { kind: "command"; command: number; data: Uint8Array }
+  | { kind: "device"; section: SectionId; payload: Uint8Array }
+  | { kind: "eof" };
+
+function encodeTailRecord(r: TailRecord, plan: SavePlan): Uint8Array {
+  switch (r.kind) {
+    case "ram-part":
+      return ramEmptySection(QEMU_VM_SECTION_PART, plan);
+    case "ram-end":
+      return ramEmptySection(QEMU_VM_SECTION_END, plan);
+    case "command":
+      return encodeCommand(r.command, r.data);
+    case "device": {
+      const full = encodeFullSection(r.section, r.payload);
+      return (plan.sectionFooters ?? true) ? full : full.subarray(0, full.length - 5);
+    }
+    case "eof":
+      return encodeEof();
+  }
 }
 
 export interface BlockLayout extends BlockRegions {
@@ -101,6 +133,9 @@ function checkPlan(plan: SavePlan): void {
   if (plan.offset < 0n) throw bad("offset must not be negative", hex(plan.offset));
   if (plan.multifdChannels !== null && (plan.multifdChannels < 1 || plan.multifdChannels > 255)) {
     throw bad("multifd-channels must be between 1 and 255", String(plan.multifdChannels));
+  }
+  if (plan.tail && plan.tail.filter((r) => r.kind === "ram-end").length !== 1) {
+    throw bad("tail must hold exactly one RAM END record", String(plan.tail.length));
   }
   if (!Number.isInteger(plan.partSections) || plan.partSections < 0) {
     throw bad("partSections must be a whole number", String(plan.partSections));
@@ -176,7 +211,7 @@ function ramEmptySection(type: typeof QEMU_VM_SECTION_PART | typeof QEMU_VM_SECT
 export async function saveMappedRam(path: string, plan: SavePlan): Promise<SaveResult> {
   checkPlan(plan);
   const main = await OutputFile.create(path, plan.offset);
-  const channels: OutputFile[] = [];
+  let sender: PageSender | undefined;
   try {
     // qemu_savevm_state_header + qemu_savevm_state_setup
     const head = new ByteWriter()
@@ -187,18 +222,17 @@ export async function saveMappedRam(path: string, plan: SavePlan): Promise<SaveR
     const start = ramStart(plan, plan.offset + BigInt(head.length));
     for (const [at, bytes] of start.writes) await main.writeAt(bytes, at);
 
-    const multifd = plan.multifdChannels !== null;
-    if (plan.multifdChannels !== null) {
-      for (let i = 0; i < plan.multifdChannels; i++) channels.push(await OutputFile.reopen(path));
-    }
-    const sender = new PageSender(multifd ? channels : [main], plan.zeroPageDetection, multifd);
+    sender = await PageSender.start(main, plan.zeroPageDetection, plan.multifdChannels);
+    const shared = PageSender.needsSharedBitmap(plan.multifdChannels);
     const targets: BlockTarget[] = start.layouts.map((l) => ({
       idstr: l.idstr,
       pagesOffset: l.pagesOffset,
-      bitmap: new PageBitmap(l.numPages),
+      bitmap: shared ? PageBitmap.shared(l.numPages) : new PageBitmap(l.numPages),
     }));
 
     // Bulk pass: every page is dirty at the start of a save.
+    const progressTotal = plan.blocks.reduce((s, b) => s + b.usedLength, 0n);
+    let progressDone = 0n;
     for (let bi = 0; bi < plan.blocks.length; bi++) {
       const block = plan.blocks[bi] as SaveBlock;
       const target = targets[bi] as BlockTarget;
@@ -214,13 +248,10 @@ export async function saveMappedRam(path: string, plan: SavePlan): Promise<SaveR
             rule: `is shorter than used_length ${hex(block.usedLength)}`,
           });
         }
-        const pages: number[] = [];
-        const data: Uint8Array[] = [];
-        for (let i = 0; i < n; i++) {
-          pages.push(first + i);
-          data.push(buf.subarray(i * TARGET_PAGE_SIZE, (i + 1) * TARGET_PAGE_SIZE));
-        }
-        await sender.send({ block: target, pages, data, normalOnly: false });
+        const pages = Array.from({ length: n }, (_, i) => first + i);
+        await sender.send({ block: target, pages, buf });
+        progressDone += BigInt(n * TARGET_PAGE_SIZE);
+        plan.onProgress?.(progressDone, progressTotal);
       }
     }
     // find_dirty_block wrapped: multifd_ram_flush_and_sync (writes nothing)
@@ -235,20 +266,26 @@ export async function saveMappedRam(path: string, plan: SavePlan): Promise<SaveR
     // Main stream after the last block: PART × K, SWITCHOVER_START, then END.
     let pos = start.end;
     const tail = new ByteWriter();
-    for (let k = 0; k < plan.partSections; k++) tail.bytes(ramEmptySection(QEMU_VM_SECTION_PART, plan));
-    if (plan.switchoverStart) tail.bytes(encodeCommand(MIG_CMD_SWITCHOVER_START));
+    if (!plan.tail) {
+      for (let k = 0; k < plan.partSections; k++) tail.bytes(ramEmptySection(QEMU_VM_SECTION_PART, plan));
+      if (plan.switchoverStart) tail.bytes(encodeCommand(MIG_CMD_SWITCHOVER_START));
+    }
     // ram_save_complete -> ram_save_file_bmap: every bitmap is written once, after all pages.
     for (let bi = 0; bi < targets.length; bi++) {
       const t = targets[bi] as BlockTarget;
       const l = start.layouts[bi] as BlockLayout;
       await main.writeAt(t.bitmap.bytes, l.bitmapOffset);
     }
-    tail.bytes(ramEmptySection(QEMU_VM_SECTION_END, plan));
-    for (const d of plan.devices) {
-      const full = encodeFullSection(d.section, d.payload);
-      tail.bytes((plan.sectionFooters ?? true) ? full : full.subarray(0, full.length - 5));
+    if (plan.tail) {
+      for (const r of plan.tail) tail.bytes(encodeTailRecord(r, plan));
+    } else {
+      tail.bytes(ramEmptySection(QEMU_VM_SECTION_END, plan));
+      for (const d of plan.devices) {
+        const full = encodeFullSection(d.section, d.payload);
+        tail.bytes((plan.sectionFooters ?? true) ? full : full.subarray(0, full.length - 5));
+      }
+      tail.bytes(encodeEof());
     }
-    tail.bytes(encodeEof());
     if (plan.vmdesc !== null) tail.bytes(encodeVmdesc(plan.vmdesc));
     const tailBytes = tail.finish();
     await main.writeAt(tailBytes, pos);
@@ -263,7 +300,7 @@ export async function saveMappedRam(path: string, plan: SavePlan): Promise<SaveR
       fileSize: pos,
     };
   } finally {
-    for (const ch of channels) await ch.close().catch(() => undefined);
+    await sender?.close();
     await main.close().catch(() => undefined);
   }
 }
@@ -303,12 +340,11 @@ async function sendRound(round: DirtyPage[], plan: SavePlan, targets: BlockTarge
     const order = [...latest.keys()].sort((a, b) => a - b);
     for (let i = 0; i < order.length; i += MULTIFD_PAGES_PER_PACKET) {
       const pages = order.slice(i, i + MULTIFD_PAGES_PER_PACKET);
-      await sender.send({
-        block: target,
-        pages,
-        data: pages.map((p) => latest.get(p) as Uint8Array),
-        normalOnly: false,
+      const buf = new Uint8Array(pages.length * TARGET_PAGE_SIZE);
+      pages.forEach((p, j) => {
+        buf.set(latest.get(p) as Uint8Array, j * TARGET_PAGE_SIZE);
       });
+      await sender.send({ block: target, pages, buf });
     }
   }
   const unknown = [...byBlock.keys()][0];

@@ -1,0 +1,19 @@
+// fast-check settings shared by the suites: FC_SEED replays a failure exactly, FC_RUNS scales runs,
+// and the seed in use is printed so a CI log always says how to replay.
+import type fc from "fast-check";
+
+const envSeed = process.env.FC_SEED;
+/** The seed for this run: FC_SEED when set, else a fixed default (runs are reproducible by default). */
+export const FC_SEED = envSeed !== undefined && /^-?\d+$/.test(envSeed) ? Number(envSeed) : 20261126;
+
+let printed = false;
+
+/** Parameters for fc.assert: seed, number of runs (scaled by FC_RUNS), and the failure printout. */
+export function fcParams<T>(numRuns: number): fc.Parameters<T> {
+  if (!printed) {
+    printed = true;
+    console.log(`fast-check seed ${FC_SEED} (replay with FC_SEED=${FC_SEED})`);
+  }
+  const scale = Number(process.env.FC_RUNS ?? "1");
+  return { seed: FC_SEED, numRuns: Math.max(1, Math.round(numRuns * (Number.isFinite(scale) ? scale : 1))) };
+}
