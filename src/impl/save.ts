@@ -25,8 +25,13 @@ export interface SaveOptions {
   zeroPageDetection?: ZeroPageDetection;
   /** runstate recorded in globalstate (default "prelaunch": a `-S` VM that never ran) */
   runstate?: string;
-  /** later rounds of a live save */
+  /** later rounds of a live save: explicit dirty pages */
   rounds?: DirtyPage[][];
+  /**
+   * later rounds as snapshots: each entry is one round in which block `idstr` now looks like `image`
+   * (pages that differ from its previous contents are re-sent); applied after `rounds`
+   */
+  snapshotRounds?: Array<{ idstr: string; image: string }>;
   /** bytes of RAM saved so far, of the total (for a progress bar) */
   onProgress?: (done: bigint, total: bigint) => void;
 }
@@ -70,6 +75,9 @@ export async function planSave(opts: SaveOptions, sources: Map<string, FileSourc
     sources.set(b.idstr, src);
     blocks.push({ idstr: b.idstr, usedLength: size, image: src });
   }
+  for (const r of opts.snapshotRounds ?? []) {
+    if (!sources.has(`round:${r.image}`)) sources.set(`round:${r.image}`, await FileSource.open(r.image));
+  }
   const configuration = {
     machineName: machine.machineName,
     capabilities: listedCapabilities(new Set(["mapped-ram"])),
@@ -86,7 +94,14 @@ export async function planSave(opts: SaveOptions, sources: Map<string, FileSourc
     vmdesc: vmdescJson(configuration, devices),
     zeroPageDetection: opts.zeroPageDetection ?? "multifd",
     multifdChannels: opts.multifdChannels ?? null,
-    ...(opts.rounds ? { rounds: opts.rounds } : {}),
+    rounds: [
+      ...(opts.rounds ?? []),
+      ...(opts.snapshotRounds ?? []).map((r) => {
+        const src = sources.get(`round:${r.image}`);
+        if (!src) throw new Error(`round image ${r.image} was not opened`);
+        return [{ block: r.idstr, image: src }];
+      }),
+    ],
     ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
   };
 }

@@ -58,6 +58,24 @@ export interface DirtyPage {
   data: Uint8Array;
 }
 
+/**
+ * A later round given as a snapshot of one block's RAM: the pages that differ from the block's
+ * previous contents (the initial image, or its last snapshot) are the dirty ones. Read in batches,
+ * so memory does not grow with RAM size.
+ */
+export interface RoundSnapshot {
+  block: string;
+  image: PageReader;
+}
+
+/** One later round of a live save: explicit dirty pages, or snapshots of blocks. */
+export type LiveRound = DirtyPage[] | RoundSnapshot[];
+
+function isSnapshotRound(r: LiveRound): r is RoundSnapshot[] {
+  const first = r[0];
+  return first !== undefined && "image" in first;
+}
+
 export interface SavePlan {
   /** `file:` offset N: the stream starts here; bytes before N are kept */
   offset: bigint;
@@ -74,8 +92,8 @@ export interface SavePlan {
   zeroPageDetection: ZeroPageDetection;
   /** null: multifd off; else the number of channels (1..255) */
   multifdChannels: number | null;
-  /** later rounds of a live save, each a set of dirty pages (applied after the bulk pass, before END) */
-  rounds?: DirtyPage[][];
+  /** later rounds of a live save (applied after the bulk pass, before END), in order */
+  rounds?: LiveRound[];
   /** property send-section-footer (default on) */
   sectionFooters?: boolean;
   /**
@@ -258,8 +276,11 @@ export async function saveMappedRam(path: string, plan: SavePlan): Promise<SaveR
     await sender.sync();
 
     // Later rounds of a live save: dirty pages are re-sent at the same offsets.
+    const current = new Map<string, PageReader>(plan.blocks.map((b) => [b.idstr, b.image]));
     for (const round of plan.rounds ?? []) {
-      await sendRound(round, plan, targets, sender);
+      if (isSnapshotRound(round))
+        await sendSnapshotRound(round, plan, targets, start.layouts, current, sender);
+      else await sendRound(round, plan, targets, sender);
       await sender.sync();
     }
 
@@ -353,6 +374,62 @@ async function sendRound(round: DirtyPage[], plan: SavePlan, targets: BlockTarge
       subject: "live round",
       rule: "names an unknown block",
       actual: unknown,
+    });
+  }
+}
+
+/** Sends the pages of each snapshot that differ from the block's previous contents. */
+async function sendSnapshotRound(
+  round: RoundSnapshot[],
+  plan: SavePlan,
+  targets: BlockTarget[],
+  layouts: BlockLayout[],
+  current: Map<string, PageReader>,
+  sender: PageSender,
+): Promise<void> {
+  const seen = new Set<string>();
+  for (let bi = 0; bi < plan.blocks.length; bi++) {
+    const target = targets[bi] as BlockTarget;
+    const layout = layouts[bi] as BlockLayout;
+    const snap = round.find((r) => r.block === target.idstr);
+    if (!snap) continue;
+    seen.add(snap.block);
+    const before = current.get(target.idstr) as PageReader;
+    for (let first = 0; first < layout.numPages; first += MULTIFD_PAGES_PER_PACKET) {
+      const n = Math.min(MULTIFD_PAGES_PER_PACKET, layout.numPages - first);
+      const old = new Uint8Array(n * TARGET_PAGE_SIZE);
+      const now = new Uint8Array(n * TARGET_PAGE_SIZE);
+      const at = BigInt(first) * TARGET_PAGE_SIZE_N;
+      const gotOld = await before.readInto(at, old);
+      const gotNow = await snap.image.readInto(at, now);
+      if (gotOld !== old.length || gotNow !== now.length) {
+        throw new MappedRamError("ERR_BAD_ARGUMENT", {
+          subject: `round snapshot of block "${target.idstr}"`,
+          offset: at + BigInt(Math.min(gotOld, gotNow)),
+          rule: `is shorter than used_length ${hex(layout.usedLength)}`,
+        });
+      }
+      const pages: number[] = [];
+      for (let i = 0; i < n; i++) {
+        const a = old.subarray(i * TARGET_PAGE_SIZE, (i + 1) * TARGET_PAGE_SIZE);
+        const b = now.subarray(i * TARGET_PAGE_SIZE, (i + 1) * TARGET_PAGE_SIZE);
+        if (Buffer.compare(a, b) !== 0) pages.push(i);
+      }
+      if (pages.length === 0) continue;
+      const buf = new Uint8Array(pages.length * TARGET_PAGE_SIZE);
+      pages.forEach((i, j) => {
+        buf.set(now.subarray(i * TARGET_PAGE_SIZE, (i + 1) * TARGET_PAGE_SIZE), j * TARGET_PAGE_SIZE);
+      });
+      await sender.send({ block: target, pages: pages.map((i) => first + i), buf });
+    }
+    current.set(target.idstr, snap.image);
+  }
+  const unknown = round.find((r) => !seen.has(r.block));
+  if (unknown) {
+    throw new MappedRamError("ERR_BAD_ARGUMENT", {
+      subject: "live round",
+      rule: "names an unknown block",
+      actual: JSON.stringify(unknown.block),
     });
   }
 }

@@ -78,3 +78,4 @@ export {
   type WaitForEventOptions,
 } from "./qmp.js";
 export { liveQemus, type RegisteredQemu } from "./registry.js";
+export { GdbClient } from "./gdb.js";
