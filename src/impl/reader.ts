@@ -18,6 +18,7 @@ import {
 } from "./constants.js";
 import { devicePayloadLength } from "./devices.js";
 import { MappedRamError } from "./errors.js";
+import { type LibvirtSaveHeader, streamStartOf } from "./libvirt.js";
 import { type InlinePage, type ParsedRamBlock, RamLoadState, type RamPayloadSummary } from "./ram-load.js";
 import type { SectionId } from "./sections.js";
 import { Cursor, FileSource, type RandomAccessSource } from "./source.js";
@@ -54,8 +55,10 @@ export interface EofRecord {
 export type StreamRecord = SectionRecord | CommandRecord | EofRecord;
 
 export interface ParsedStream {
-  /** where the stream starts (the `file:` offset) */
+  /** where the stream starts (the `file:` offset, or 0x5c + data_len in a libvirt image) */
   offset: bigint;
+  /** the libvirt save-image header in front of the stream, when there is one */
+  libvirt?: LibvirtSaveHeader;
   fileSize: bigint;
   version: number;
   configuration?: DecodedConfiguration;
@@ -68,6 +71,7 @@ export interface ParsedStream {
 }
 
 export interface ReadOptions {
+  /** where the stream starts; absent: after a libvirt save-image header if there is one, else 0 */
   offset?: bigint;
   /** sections carry footers (property send-section-footer, default on) */
   sectionFooters?: boolean;
@@ -86,7 +90,8 @@ interface LiveSection {
 }
 
 export async function parseStream(src: RandomAccessSource, opts: ReadOptions = {}): Promise<ParsedStream> {
-  const offset = opts.offset ?? 0n;
+  const start = await streamStartOf(src, opts.offset);
+  const offset = start.offset;
   const footers = opts.sectionFooters ?? true;
   const c = new Cursor(src, offset);
   const magic = await c.u32be(SUBJECT_STREAM, "magic");
@@ -122,6 +127,7 @@ export async function parseStream(src: RandomAccessSource, opts: ReadOptions = {
     records: [],
     ramBlocks: [],
     end: 0n,
+    ...(start.libvirt ? { libvirt: start.libvirt } : {}),
   };
   if ((await c.peekU8(SUBJECT_STREAM)) === QEMU_VM_CONFIGURATION) {
     out.configuration = await decodeConfiguration(c);
