@@ -4,7 +4,8 @@ import { registerDemo } from "./demo.js";
 import { registerExtract } from "./extract.js";
 import { registerInspect } from "./inspect.js";
 import { registerSave } from "./save.js";
+import { registerVerify } from "./verify.js";
 
 export type Register = (program: Command) => void;
 
-export const commands: Register[] = [registerSave, registerExtract, registerInspect, registerDemo];
+export const commands: Register[] = [registerSave, registerExtract, registerInspect, registerDemo, registerVerify];
