@@ -5,6 +5,7 @@ import { scanBlockData } from "./block-data.js";
 import { hex, minBig, quote } from "./bytes.js";
 import type { Finding } from "./findings.js";
 import { sortFindings } from "./findings.js";
+import { checkLibvirtFormat, checkLibvirtPrefix, hasLibvirtMagic } from "./libvirt.js";
 import { walkPreamble } from "./preamble.js";
 import { StreamReader } from "./reader.js";
 import { checkOverlaps } from "./regions.js";
@@ -21,8 +22,15 @@ export interface CheckReport {
 }
 
 export async function checkFile(file: ByteSource, options: CheckOptions = {}): Promise<CheckReport> {
-  const start = options.offset ?? 0n;
+  // Without an explicit offset, a libvirt save image's stream starts after its header and data.
+  const libvirt = options.offset === undefined && (await hasLibvirtMagic(file));
+  const probe = new Walk(file, options, 0n);
+  const prefix = libvirt ? await checkLibvirtPrefix(probe, file) : undefined;
+  const start = options.offset ?? prefix?.streamStart ?? 0n;
   const w = new Walk(file, options, start);
+  for (const f of probe.findings) w.findings.push(f);
+  if (prefix && !prefix.walkable) return { findings: sortFindings(w.findings), blocks: w.blocks };
+  if (prefix) w.regions.push({ start: 0n, end: start, label: "the libvirt header and data" });
   w.vmdesc = await locateVmdesc(file);
   const r = new StreamReader(file, start);
   let streamEnd = start;
@@ -49,6 +57,7 @@ export async function checkFile(file: ByteSource, options: CheckOptions = {}): P
     streamEnd = r.pos;
   }
   w.streamRegion(minBig(streamEnd, file.size));
+  if (prefix) checkLibvirtFormat(w, prefix);
   checkOverlaps(w);
   await checkImages(w);
   return { findings: sortFindings(w.findings), blocks: w.blocks };

@@ -26,6 +26,7 @@ const PARSE_MAPPED = "migration/ram.c: parse_ramblock_mapped_ram, mapped_ram_rea
 const SETUP = "migration/ram.c: mapped_ram_setup_ramblock";
 const READ_MAPPED = "migration/ram.c: read_ramblock_mapped_ram";
 const VMDESC_LOAD = "migration/savevm.c: qemu_loadvm_state (vmdesc tail)";
+const LIBVIRT = "libvirt src/qemu/qemu_saveimage.c: qemuSaveImageReadHeader";
 
 // biome-ignore format: a table reads best one case per line
 export const FINDING_CASES = [
@@ -95,6 +96,17 @@ export const FINDING_CASES = [
   { id: "device.version.unsupported", severity: "fail", description: "a device section version above the one QEMU 10.0.2 knows", source: "migration/savevm.c: qemu_loadvm_section_start_full" },
   { id: "device.globalstate.runstate", severity: "fail", description: "globalstate carries no valid RunState name", source: "migration/global_state.c: global_state_post_load" },
   // vmdesc
+  // libvirt save images (src/qemu/qemu_saveimage.h: virQEMUSaveHeader, virQEMUSaveDataWrite)
+  { id: "libvirt.magic.incomplete", severity: "fail", description: "the magic is LibvirtQemudPart: libvirt never finished the image", source: LIBVIRT },
+  { id: "libvirt.version.unsupported", severity: "fail", description: "the save-image version is not 2", source: LIBVIRT },
+  { id: "libvirt.format.unknown", severity: "fail", description: "a save-image format above 6 (sparse)", source: LIBVIRT },
+  { id: "libvirt.format.compressed", severity: "fail", description: "a compressed save image (gzip, bzip2, xz, lzop, zstd): its stream cannot be mapped-ram", source: LIBVIRT },
+  { id: "libvirt.format.mismatch", severity: "fail", description: "format sparse without a mapped-ram stream, or raw with one", source: "libvirt src/qemu/qemu_saveimage.c: qemuSaveImageOpen" },
+  { id: "libvirt.dataLen.outOfFile", severity: "fail", description: "data_len puts the QEMU stream past the end of the file", source: LIBVIRT },
+  { id: "libvirt.xml.unterminated", severity: "fail", description: "the domain XML is empty or has no NUL inside data_len", source: LIBVIRT },
+  { id: "libvirt.cookieOffset.invalid", severity: "fail", description: "cookieOffset points into the XML or past data_len", source: LIBVIRT },
+  { id: "libvirt.cookie.unterminated", severity: "fail", description: "the cookie has no NUL inside data_len", source: LIBVIRT },
+  { id: "libvirt.unused.nonzero", severity: "nonstrict", description: "an unused header word is not 0", source: LIBVIRT },
   { id: "vmdesc.missing", severity: "info", description: "no vmdesc after EOF (only suppress-vmdesc machines do that)", source: VMDESC_LOAD },
   { id: "vmdesc.sectionType.invalid", severity: "nonstrict", description: "the byte after EOF is not QEMU_VM_VMDESCRIPTION", source: VMDESC_LOAD },
   { id: "vmdesc.length.outOfFile", severity: "nonstrict", description: "the vmdesc length runs past the end of the file", source: VMDESC_LOAD },

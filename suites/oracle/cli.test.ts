@@ -27,8 +27,8 @@ describe("runVerify on every hand-made corrupt file", () => {
     const path = join(dir, `case-${i}.mig`);
     await c.make().file.saveTo(path);
     const out: string[] = [];
-    const plain = await runVerify(path, { offset: 0n, ram: [] }, (s) => out.push(s));
-    const strict = await runVerify(path, { offset: 0n, ram: [], strict: true }, () => undefined);
+    const plain = await runVerify(path, { ram: [] }, (s) => out.push(s));
+    const strict = await runVerify(path, { ram: [], strict: true }, () => undefined);
     const severity = findingCase(c.id).severity;
     expect(out.join("")).toContain(`${severity} ${c.id} at ${hex(c.offset)}: `);
     if (severity === "fail") {

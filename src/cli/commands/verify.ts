@@ -13,7 +13,7 @@ import {
 import { collectPair, EXIT_INVALID, EXIT_OK, parseSize, UsageError } from "../common.js";
 
 export interface VerifyFlags {
-  offset: bigint;
+  offset?: bigint;
   ram: Array<[string, string]>;
   strict?: boolean;
   json?: boolean;
@@ -48,7 +48,7 @@ export async function runVerify(
     }
     const src = await openFileSource(file);
     opened.push(src);
-    const { findings } = await checkFile(src, { offset: flags.offset, ram });
+    const { findings } = await checkFile(src, flags.offset === undefined ? { ram } : { offset: flags.offset, ram });
     if (flags.json) {
       write(`${JSON.stringify(findings.map(findingToJSON), null, 2)}\n`);
     } else {
@@ -68,7 +68,11 @@ export function registerVerify(program: Command): void {
       "check a mapped-ram migration file with the independent oracle; list what is wrong and where",
     )
     .argument("<FILE>", "migration file")
-    .option("--offset <N>", "file: offset where the stream starts", parseSize, 0n)
+    .option(
+      "--offset <N>",
+      "file: offset where the stream starts (default: after a libvirt save-image header, else 0)",
+      parseSize,
+    )
     .option(
       "--ram <NAME=IMAGE>",
       "block NAME must hold what a save of RAM image IMAGE gives (repeatable)",

@@ -48,6 +48,47 @@ function patched(at: bigint, bytes: readonly number[]): () => { file: SparseFile
 const str = (s: string) => [...s].map((c) => c.charCodeAt(0));
 const SPEC8 = makeImage("spec8", 2048);
 
+// A libvirt save image around the small reference file: header (0x00 magic, 0x10 version, 0x14 data_len,
+// 0x18 was_running, 0x1c format, 0x20 cookieOffset, 0x24 unused[14]), data at 0x5c: XML
+// "<domain><name>t</name></domain>" + NUL (32 bytes, so the cookie is at 0x5c + 0x20 = 0x7c),
+// "<cookie/>" + NUL (10 bytes), 64 KiB of zeros: data_len 0x1002a, the stream at 0x5c + 0x1002a = 0x10086.
+const LV_XML = "<domain><name>t</name></domain>";
+const LV_COOKIE = "<cookie/>";
+const LV_DATA_LEN = LV_XML.length + 1 + LV_COOKIE.length + 1 + 0x10000;
+const LV_STREAM = 0x5cn + BigInt(LV_DATA_LEN);
+
+function libvirtImage(
+  h: {
+    magic?: string;
+    version?: number;
+    format?: number;
+    dataLen?: number;
+    cookieOffset?: number;
+    unused0?: number;
+  } = {},
+): SparseFile {
+  const file = buildFile({
+    blocks: [{ idstr: "r", pages: 16, image: IMAGE }],
+    offset: LV_STREAM,
+    prefixByte: 0,
+  }).file;
+  const le32 = (v: number) => [v & 0xff, (v >>> 8) & 0xff, (v >>> 16) & 0xff, (v >>> 24) & 0xff];
+  return file
+    .patch(0n, str(h.magic ?? "LibvirtQemudSave"))
+    .patch(0x10n, [
+      ...le32(h.version ?? 2),
+      ...le32(h.dataLen ?? LV_DATA_LEN),
+      ...le32(1),
+      ...le32(h.format ?? 6),
+      ...le32(h.cookieOffset ?? LV_XML.length + 1),
+    ])
+    .patch(0x24n, le32(h.unused0 ?? 0))
+    .patch(0x5cn, [...str(LV_XML), 0, ...str(LV_COOKIE), 0]);
+}
+const LIBVIRT_SKIP = {
+  skip: "libvirt's header: libvirt reads it, QEMU is handed the stream after it",
+} as const;
+
 export const CORRUPT_CASES: readonly CorruptCase[] = [
   // the stream
   {
@@ -662,5 +703,85 @@ export const CORRUPT_CASES: readonly CorruptCase[] = [
     qemu: "loads",
     offset: 0x1100edn,
     make: patched(0x1104f2n, [0x00]),
+  },
+  // libvirt save images (no --offset: the stream is found after the header)
+  {
+    id: "libvirt.magic.incomplete",
+    what: "the magic is LibvirtQemudPart",
+    qemu: LIBVIRT_SKIP,
+    offset: 0n,
+    make: () => ({ file: libvirtImage({ magic: "LibvirtQemudPart" }) }),
+    clean: true,
+  },
+  {
+    id: "libvirt.version.unsupported",
+    what: "save-image version 1",
+    qemu: LIBVIRT_SKIP,
+    offset: 0x10n,
+    make: () => ({ file: libvirtImage({ version: 1 }) }),
+    clean: true,
+  },
+  {
+    id: "libvirt.format.unknown",
+    what: "format 9",
+    qemu: LIBVIRT_SKIP,
+    offset: 0x1cn,
+    make: () => ({ file: libvirtImage({ format: 9 }) }),
+    clean: true,
+  },
+  {
+    id: "libvirt.format.compressed",
+    what: "format 3 (xz)",
+    qemu: LIBVIRT_SKIP,
+    offset: 0x1cn,
+    make: () => ({ file: libvirtImage({ format: 3 }) }),
+    clean: true,
+  },
+  {
+    id: "libvirt.format.mismatch",
+    what: "format raw around a mapped-ram stream",
+    qemu: LIBVIRT_SKIP,
+    offset: 0x1cn,
+    make: () => ({ file: libvirtImage({ format: 0 }) }),
+    clean: true,
+  },
+  {
+    id: "libvirt.dataLen.outOfFile",
+    what: "data_len of 16 MiB in a 1 MiB file",
+    qemu: LIBVIRT_SKIP,
+    offset: 0x14n,
+    make: () => ({ file: libvirtImage({ dataLen: 0x1000000 }) }),
+    clean: true,
+  },
+  {
+    id: "libvirt.xml.unterminated",
+    what: "data filled with 'x' up to the stream: no NUL after the XML",
+    qemu: LIBVIRT_SKIP,
+    offset: 0x5cn,
+    make: () => ({ file: libvirtImage().patch(0x5cn, new Uint8Array(LV_DATA_LEN).fill(0x78)) }),
+  },
+  {
+    id: "libvirt.cookieOffset.invalid",
+    what: "cookieOffset 5 points into the XML",
+    qemu: LIBVIRT_SKIP,
+    offset: 0x20n,
+    make: () => ({ file: libvirtImage({ cookieOffset: 5 }) }),
+    clean: true,
+  },
+  {
+    id: "libvirt.cookie.unterminated",
+    what: "the cookie and the padding filled with 'y': no NUL after the cookie",
+    qemu: LIBVIRT_SKIP,
+    offset: 0x7cn,
+    make: () => ({ file: libvirtImage().patch(0x7cn, new Uint8Array(LV_DATA_LEN - 32).fill(0x79)) }),
+    clean: true,
+  },
+  {
+    id: "libvirt.unused.nonzero",
+    what: "unused[0] = 1",
+    qemu: LIBVIRT_SKIP,
+    offset: 0x24n,
+    make: () => ({ file: libvirtImage({ unused0: 1 }) }),
+    clean: true,
   },
 ];
