@@ -1,4 +1,6 @@
 // Shared CLI plumbing: exit codes, one-line errors, option parsers.
+import { rename, rm, writeFile } from "node:fs/promises";
+import { basename, dirname, join } from "node:path";
 import { InvalidArgumentError } from "commander";
 import { hex } from "../impl/bytes.js";
 import { isMappedRamError } from "../impl/errors.js";
@@ -66,4 +68,54 @@ export function exitCodeFor(e: unknown): number {
   if (isMappedRamError(e))
     return e.code === "ERR_IO" || e.code === "ERR_BAD_ARGUMENT" ? EXIT_USAGE : EXIT_INVALID;
   return EXIT_USAGE;
+}
+
+/** Environment lookups the CLI makes, injectable for tests. */
+export type Env = Readonly<Record<string, string | undefined>>;
+
+/** The part of a stream the CLI looks at to decide on colour and progress output. */
+export interface OutputStream {
+  isTTY?: boolean;
+  hasColors?: () => boolean;
+  columns?: number;
+  write(chunk: string): unknown;
+}
+
+/**
+ * Colour on `stream`? Same rule as commander's help: `NO_COLOR` (non-empty) or `FORCE_COLOR=0|false`
+ * turn it off, `FORCE_COLOR`/`CLICOLOR_FORCE` turn it on, otherwise only on a colour TTY.
+ */
+export function colorEnabled(stream: OutputStream, env: Env = process.env): boolean {
+  if (env.NO_COLOR || env.FORCE_COLOR === "0" || env.FORCE_COLOR === "false") return false;
+  if (env.FORCE_COLOR || env.CLICOLOR_FORCE !== undefined) return true;
+  return stream.isTTY === true && (stream.hasColors?.() ?? false);
+}
+
+export interface Style {
+  bold(s: string): string;
+  dim(s: string): string;
+  red(s: string): string;
+  green(s: string): string;
+  yellow(s: string): string;
+}
+
+const sgr = (open: number, close: number) => (s: string) => `\x1b[${open}m${s}\x1b[${close}m`;
+const plain = (s: string) => s;
+
+/** ANSI styles for `stream`, or identity functions when colour is off (see `colorEnabled`). */
+export function styleFor(stream: OutputStream, env: Env = process.env): Style {
+  if (!colorEnabled(stream, env)) return { bold: plain, dim: plain, red: plain, green: plain, yellow: plain };
+  return { bold: sgr(1, 22), dim: sgr(2, 22), red: sgr(31, 39), green: sgr(32, 39), yellow: sgr(33, 39) };
+}
+
+/** Writes `text` to `path` through a temp name in the same directory, renamed only on success. */
+export async function writeFileAtomic(path: string, text: string): Promise<void> {
+  const tmp = join(dirname(path), `.${basename(path)}.mrc-${process.pid}.tmp`);
+  try {
+    await writeFile(tmp, text);
+    await rename(tmp, path);
+  } catch (e) {
+    await rm(tmp, { force: true });
+    throw e;
+  }
 }

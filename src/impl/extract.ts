@@ -164,17 +164,29 @@ export async function extractBlocks(
   await mkdir(dir, { recursive: true });
   const pending = new PendingOutputs(dir, opts.force ?? false);
   const present = new Map<string, number>();
+  const written = new Map<string, PageBitmap>();
   try {
     const stream = await parseStream(src, {
       ...opts,
       onInlinePage: async (p) => {
         opts.onProgress?.(p.offset - (opts.offset ?? 0n), src.size - (opts.offset ?? 0n));
         const out = await pending.get(p.block);
+        // pages holding bytes so far: a later ZERO record (a page found zero in a later round) must clear them
+        let held = written.get(p.block.idstr);
+        if (!held) {
+          held = new PageBitmap(toSafeNumber(p.block.numPages, "page count"));
+          written.set(p.block.idstr, held);
+        }
+        const page = toSafeNumber(p.address / TARGET_PAGE_SIZE_N, "page index");
         if (p.data) {
           await out.writeAt(p.data, p.address);
+          held.set(page);
           present.set(p.block.idstr, (present.get(p.block.idstr) ?? 0) + 1);
-        } else if (p.zeroFill !== undefined && p.zeroFill !== 0) {
+        } else if (p.zeroFill !== undefined && (p.zeroFill !== 0 || held.get(page))) {
+          // ram_handle_zero: memset unless the page is already all zero
           await out.writeAt(new Uint8Array(TARGET_PAGE_SIZE).fill(p.zeroFill), p.address);
+          if (p.zeroFill !== 0) held.set(page);
+          else held.clear(page);
         }
       },
     });

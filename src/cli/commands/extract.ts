@@ -4,9 +4,10 @@ import { hex } from "../../impl/bytes.js";
 import { extractBlocks } from "../../impl/extract.js";
 import { FileSource } from "../../impl/source.js";
 import { parseSize } from "../common.js";
+import { progressFor } from "../progress.js";
 
 interface ExtractFlags {
-  offset: bigint;
+  offset?: bigint;
   output: string;
   force?: boolean;
   json?: boolean;
@@ -17,15 +18,25 @@ export function registerExtract(program: Command): void {
     .command("extract")
     .description("write each RAM block to DIR/<idstr>.bin (characters outside [A-Za-z0-9._-] become _)")
     .argument("<FILE>", "migration file")
-    .option("--offset <N>", "file: offset where the stream starts", parseSize, 0n)
+    .option(
+      "--offset <N>",
+      "file: offset where the stream starts (default: after a libvirt save-image header, else 0)",
+      parseSize,
+    )
     .requiredOption("-o, --output <DIR>", "output directory")
     .option("--force", "replace existing block files")
     .option("--json", "print what was written as JSON")
     .addHelpText("after", "\nExample:\n  mrc extract vm.mig --offset 0x1000 -o ram/")
-    .action(async (file: string, f: ExtractFlags) => {
+    .action(async (file: string, f: ExtractFlags, cmd: Command) => {
       const src = await FileSource.open(file);
+      const progress = progressFor(cmd, "extract");
       try {
-        const r = await extractBlocks(src, f.output, { offset: f.offset, force: f.force ?? false });
+        const r = await extractBlocks(src, f.output, {
+          ...(f.offset === undefined ? {} : { offset: f.offset }),
+          force: f.force ?? false,
+          onProgress: progress.update,
+        });
+        progress.finish();
         if (f.json) {
           process.stdout.write(
             `${JSON.stringify({
@@ -45,6 +56,7 @@ export function registerExtract(program: Command): void {
           }
         }
       } finally {
+        progress.finish();
         await src.close();
       }
     });

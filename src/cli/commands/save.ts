@@ -7,13 +7,15 @@ import { MappedRamError } from "../../impl/errors.js";
 import { writeMigrationFile } from "../../impl/save.js";
 import { ZERO_PAGE_DETECTION_MODES, type ZeroPageDetection } from "../../impl/zero-page.js";
 import { collectPair, parsePositiveInt, parseSize } from "../common.js";
+import { type Progress, progressFor } from "../progress.js";
 
 interface SaveFlags {
   block: Array<[string, string]>;
+  round: Array<[string, string]>;
   machine: string;
   multifdChannels?: number;
   offset: bigint;
-  partSections: number;
+  partSections?: number;
   zeroPageDetection: ZeroPageDetection;
   output: string;
   force?: boolean;
@@ -40,7 +42,7 @@ async function copyPrefix(from: string, to: string, n: bigint): Promise<void> {
   }
 }
 
-export async function runSave(f: SaveFlags): Promise<number> {
+export async function runSave(f: SaveFlags, progress?: Progress): Promise<number> {
   const target = f.output;
   const existing = await stat(target).then(
     (s) => s,
@@ -60,10 +62,14 @@ export async function runSave(f: SaveFlags): Promise<number> {
       offset: f.offset,
       blocks: f.block.map(([idstr, image]) => ({ idstr, image })),
       machine: f.machine,
-      partSections: f.partSections,
+      // one PART record per round of the save: the bulk pass, then each --round
+      partSections: f.partSections ?? 1 + f.round.length,
+      snapshotRounds: f.round.map(([idstr, image]) => ({ idstr, image })),
       zeroPageDetection: f.zeroPageDetection,
       ...(f.multifdChannels !== undefined ? { multifdChannels: f.multifdChannels } : {}),
+      ...(progress ? { onProgress: progress.update } : {}),
     });
+    progress?.finish();
     await rename(tmp, target);
     if (f.json) {
       process.stdout.write(
@@ -90,6 +96,7 @@ export async function runSave(f: SaveFlags): Promise<number> {
     }
     return 0;
   } catch (e) {
+    progress?.finish();
     await rm(tmp, { force: true });
     throw e;
   }
@@ -108,7 +115,17 @@ export function registerSave(program: Command): void {
       parseSize,
       0n,
     )
-    .option("--part-sections <K>", "empty SECTION_PART records before END", parsePositiveInt(0, 1_000_000), 1)
+    .option(
+      "--round <NAME=IMAGE>",
+      "a later round of a live save: block NAME now holds IMAGE; changed pages are re-sent (repeatable, in order)",
+      collectPair,
+      [],
+    )
+    .option(
+      "--part-sections <K>",
+      "empty SECTION_PART records before END (default: 1 + the number of rounds)",
+      parsePositiveInt(0, 1_000_000),
+    )
     .addOption(
       new Option("--zero-page-detection <mode>", "where zero pages are detected")
         .choices(ZERO_PAGE_DETECTION_MODES)
@@ -119,9 +136,9 @@ export function registerSave(program: Command): void {
     .option("--json", "print the layout as JSON")
     .addHelpText(
       "after",
-      "\nExample:\n  mrc save --block r=ram.img --multifd-channels 4 --offset 0x1000 -o vm.mig",
+      "\nExamples:\n  mrc save --block r=ram.img --multifd-channels 4 --offset 0x1000 -o vm.mig\n  mrc save --block r=ram0.img --round r=ram1.img --round r=ram2.img -o live.mig",
     )
-    .action(async (flags: SaveFlags) => {
-      process.exitCode = await runSave(flags);
+    .action(async (flags: SaveFlags, cmd: Command) => {
+      process.exitCode = await runSave(flags, progressFor(cmd, "save"));
     });
 }
