@@ -58,6 +58,27 @@ export function flatPayloadSize(desc: VmdescDevice): number | undefined {
   return n;
 }
 
+/**
+ * Payload length without reading the payload: the fixed table, or a flat vmdesc entry. For streams that
+ * cannot be read at random (sockets); everything else uses devicePayloadLength, which walks the bytes.
+ */
+export function devicePayloadSize(s: SectionId, vmdesc: Vmdesc | undefined, offset: bigint): number {
+  const desc = findDeviceDesc(vmdesc, s);
+  if (desc) {
+    const n = flatPayloadSize(desc);
+    if (n !== undefined) return n;
+  }
+  const fixed = FIXED[s.idstr];
+  if (fixed && fixed.version === s.versionId && !desc) return fixed.size;
+  throw new MappedRamError("ERR_UNDECODABLE", {
+    subject: subjectOf(s),
+    offset,
+    rule: desc
+      ? "has subsections or nested structures; walk it with devicePayloadLength or walkVmState"
+      : "is not described by the vmdesc and is not a known device",
+  });
+}
+
 /** One device payload, walked. */
 export interface DeviceWalk {
   section: SectionId;

@@ -1,10 +1,12 @@
 // A summary of a migration file for people and for `--json`: the structure the reader found.
 import { stat } from "node:fs/promises";
 import { hex } from "./bytes.js";
-import { decodeKnownDevice } from "./devices.js";
+import { checkDeviceSections, type DeviceWalk, decodeKnownDevice } from "./devices.js";
+import { MappedRamError } from "./errors.js";
 import { readBlockBitmap } from "./extract.js";
 import { type ParsedStream, parseStream, type ReadOptions } from "./reader.js";
 import { FileSource } from "./source.js";
+import { type VmJson, vmStructToJson } from "./vmstate/json.js";
 
 export interface InspectBlock {
   idstr: string;
@@ -49,6 +51,24 @@ export interface InspectReport {
   ramBlocks: InspectBlock[];
   vmdesc?: { offset: string; length: number };
   end: string;
+  /** every device section walked with the file's vmdesc, and where the walk and the vmdesc disagree */
+  deviceCheck?: { sections: number; decoded: number; findings: Array<{ offset: string; message: string }> };
+}
+
+/** One device section's decoded fields, for `mrc inspect --device NAME`. */
+export interface DeviceDump {
+  idstr: string;
+  instanceId: number;
+  versionId: number;
+  sectionId: number;
+  /** offset of the payload */
+  offset: string;
+  size: number;
+  /** the vmsd that describes it (absent for a fixed-table device without a vmdesc) */
+  vmsdName?: string;
+  /** fields by name, subsections by their vmsd name (analyze-migration.py's shape) */
+  fields: VmJson;
+  problems: Array<{ offset: string; path: string; message: string; fatal: boolean }>;
 }
 
 export function summarize(stream: ParsedStream): Omit<InspectReport, "file" | "allocatedBytes"> {
@@ -122,7 +142,68 @@ export async function inspectFile(path: string, opts: ReadOptions = {}): Promise
       const rec = report.records[i];
       if (fields && rec) rec.fields = fields;
     }
+    const check = await checkDeviceSections(src, stream);
+    report.deviceCheck = {
+      sections: check.devices.length,
+      decoded: check.devices.filter((d) => d.root !== undefined && !d.problems.some((p) => p.fatal)).length,
+      findings: check.findings.map((f) => ({ offset: hex(f.offset), message: f.message })),
+    };
     return report;
+  } finally {
+    await src.close();
+  }
+}
+
+/** True when `name` picks this device: its idstr, the part after the PCI address, or its vmsd name. */
+function matches(w: DeviceWalk, name: string): boolean {
+  const id = w.section.idstr;
+  return id === name || id.endsWith(`/${name}`) || w.desc?.vmsd_name === name;
+}
+
+function dump(w: DeviceWalk, payload: Uint8Array): DeviceDump {
+  const fields: VmJson = w.root ? vmStructToJson(w.root) : (decodeKnownDevice(w.section, payload) ?? {});
+  return {
+    idstr: w.section.idstr,
+    instanceId: w.section.instanceId,
+    versionId: w.section.versionId,
+    sectionId: w.section.sectionId,
+    offset: hex(w.offset),
+    size: payload.length,
+    ...(w.desc ? { vmsdName: w.desc.vmsd_name } : {}),
+    fields,
+    problems: w.problems.map((p) => ({
+      offset: hex(p.offset),
+      path: p.path,
+      message: p.message,
+      fatal: p.fatal,
+    })),
+  };
+}
+
+/** The decoded fields of every device section named `name` (see `matches`), in stream order. */
+export async function inspectDevices(
+  path: string,
+  name: string,
+  opts: ReadOptions = {},
+): Promise<DeviceDump[]> {
+  const src = await FileSource.open(path);
+  try {
+    const stream = await parseStream(src, opts);
+    const check = await checkDeviceSections(src, stream);
+    const out: DeviceDump[] = [];
+    for (const w of check.devices) {
+      if (!matches(w, name)) continue;
+      out.push(dump(w, await src.read(w.offset, w.length ?? 0)));
+    }
+    if (out.length === 0) {
+      const names = [...new Set(check.devices.map((d) => d.section.idstr))].join(", ");
+      throw new MappedRamError("ERR_BAD_ARGUMENT", {
+        subject: "--device",
+        rule: `names no device section of the file (${names || "none"})`,
+        actual: JSON.stringify(name),
+      });
+    }
+    return out;
   } finally {
     await src.close();
   }

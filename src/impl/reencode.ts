@@ -29,7 +29,7 @@ import { type DirtyPage, type SaveBlock, type SavePlan, saveMappedRam, type Tail
 import { isZeroPage, type ZeroPageDetection } from "./zero-page.js";
 
 export interface ReencodeOptions {
-  /** `file:` offset of the stream (default 0) */
+  /** `file:` offset of the stream (default: where the reader finds it, 0 for a bare stream) */
   offset?: bigint;
   /** replace an existing output */
   force?: boolean;
@@ -87,8 +87,8 @@ function plainConfiguration(stream: ParsedStream): Configuration | undefined {
   };
 }
 
-async function parseFile(src: RandomAccessSource, offset: bigint): Promise<ParsedFile> {
-  const stream = await parseStream(src, { offset });
+async function parseFile(src: RandomAccessSource, offset: bigint | undefined): Promise<ParsedFile> {
+  const stream = await parseStream(src, offset === undefined ? {} : { offset });
   const notes: string[] = [];
   if (stream.end !== src.size) {
     throw cannot(
@@ -354,13 +354,14 @@ export async function reencodeFile(
   output: string,
   opts: ReencodeOptions = {},
 ): Promise<ReencodeResult> {
-  const offset = opts.offset ?? 0n;
   const src = await FileSource.open(input);
   const dir = dirname(output);
   await mkdir(dir, { recursive: true });
   const tmp = join(dir, `.${basename(output)}.mrc-reencode-${process.pid}.partial`);
   try {
-    const f = await parseFile(src, offset);
+    const f = await parseFile(src, opts.offset);
+    // bytes before the stream (a `file:` offset's prefix, a libvirt header) are copied as they are
+    const offset = f.stream.offset;
     const result: ReencodeResult = {
       mode: f.stream.mappedRam ? "mapped-ram" : "precopy",
       input,

@@ -5,6 +5,7 @@ import { registerDiff } from "./diff.js";
 import { registerExtract } from "./extract.js";
 import { registerInspect } from "./inspect.js";
 import { registerLayout } from "./layout.js";
+import { registerReencode } from "./reencode.js";
 import { registerSave } from "./save.js";
 import { registerVerify } from "./verify.js";
 
@@ -18,4 +19,5 @@ export const commands: Register[] = [
   registerLayout,
   registerDemo,
   registerVerify,
+  registerReencode,
 ];

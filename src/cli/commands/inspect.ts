@@ -1,11 +1,12 @@
 // `mrc inspect`: the structure of a migration file — sections, blocks, header fields, bitmap counts.
 import type { Command } from "commander";
-import { type InspectReport, inspectFile } from "../../impl/inspect.js";
+import { type InspectReport, inspectDevices, inspectFile } from "../../impl/inspect.js";
 import { parseSize } from "../common.js";
 
 interface InspectFlags {
-  offset: bigint;
+  offset?: bigint;
   json?: boolean;
+  device?: string;
 }
 
 function pad(s: string, n: number): string {
@@ -45,6 +46,7 @@ export function formatInspect(r: InspectReport): string {
     );
   }
   lines.push(`end of stream ${r.end}`);
+  for (const f of r.deviceCheck?.findings ?? []) lines.push(`vmdesc check: ${f.offset} ${f.message}`);
   return `${lines.join("\n")}\n`;
 }
 
@@ -53,11 +55,24 @@ export function registerInspect(program: Command): void {
     .command("inspect")
     .description("print the structure: sections, RAM blocks, header fields, bitmap counts")
     .argument("<FILE>", "migration file")
-    .option("--offset <N>", "file: offset where the stream starts", parseSize, 0n)
+    .option(
+      "--offset <N>",
+      "file: offset where the stream starts (default: after a libvirt save-image header, else 0)",
+      parseSize,
+    )
     .option("--json", "one JSON document (offsets and 64-bit values as hex strings)")
-    .addHelpText("after", "\nExample:\n  mrc inspect vm.mig --json")
+    .option(
+      "--device <NAME>",
+      "print the decoded fields of device sections as JSON (NAME: idstr, the part after a PCI address, or vmsd name)",
+    )
+    .addHelpText("after", "\nExamples:\n  mrc inspect vm.mig --json\n  mrc inspect vm.mig --device hpet")
     .action(async (file: string, f: InspectFlags) => {
-      const r = await inspectFile(file, { offset: f.offset });
+      if (f.device !== undefined) {
+        const d = await inspectDevices(file, f.device, f.offset === undefined ? {} : { offset: f.offset });
+        process.stdout.write(`${JSON.stringify(d, null, 2)}\n`);
+        return;
+      }
+      const r = await inspectFile(file, f.offset === undefined ? {} : { offset: f.offset });
       process.stdout.write(f.json ? `${JSON.stringify(r, null, 2)}\n` : formatInspect(r));
     });
 }
