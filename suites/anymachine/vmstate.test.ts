@@ -426,3 +426,36 @@ describe("VMState walker: properties", () => {
     );
   });
 });
+
+describe("VMState walker: hostile descriptions", () => {
+  it("stops at an absurd array_len of empty structs instead of looping", () => {
+    const empty = { vmsd_name: "e", version: 1, fields: [] };
+    const w = walkVmState(
+      dev([{ name: "e", array_len: 1e9, type: "struct", struct: empty, size: 0 }]),
+      bytes(""),
+      0n,
+      true,
+    );
+    expect(w.length).toBeUndefined();
+    expect(w.problems[0]?.message).toMatch(
+      /^has array_len 1000000000, more than the \d+ elements walked at most/,
+    );
+  });
+
+  it("stops at structs nested deeper than any vmsd (keeping the bytes QEMU recorded)", () => {
+    let desc: Record<string, unknown> = { vmsd_name: "leaf", version: 1, fields: [] };
+    for (let i = 0; i < 100; i++) {
+      desc = {
+        vmsd_name: `n${i}`,
+        version: 1,
+        fields: [{ name: "s", type: "struct", struct: desc, size: 0 }],
+      };
+    }
+    const w = walkVmState({ name: "deep", ...desc } as unknown as VmdescDevice, bytes(""), 0n, true);
+    expect(w.length).toBe(0);
+    expect(w.problems).toHaveLength(1);
+    expect(w.problems[0]?.message).toMatch(
+      /^nests deeper than 64 structs; kept 0 bytes of "struct" as written/,
+    );
+  });
+});

@@ -75,7 +75,7 @@ function isObject(v: unknown): v is Record<string, unknown> {
 }
 
 /** Bounds for descriptions that come from the file: elements walked, and nesting of structs. */
-const MAX_ELEMENTS = 1 << 22;
+const MAX_ELEMENTS = 1 << 20;
 const MAX_DEPTH = 64;
 
 class Walker {
@@ -145,10 +145,16 @@ class Walker {
       const field = f as VmdescField;
       const compressed = typeof field.array_len === "number";
       const n = compressed ? (field.array_len as number) : 1;
-      if (!Number.isInteger(n) || n < 0) throw new Fatal(this.pos, path, `has array_len ${n}`);
+      if (!Number.isInteger(n) || n < 0 || this.elements + n > MAX_ELEMENTS) {
+        throw new Fatal(
+          this.pos,
+          path,
+          `has array_len ${n}, more than the ${MAX_ELEMENTS} elements walked at most`,
+        );
+      }
       for (let i = 0; i < n; i++) {
         if (++this.elements > MAX_ELEMENTS) {
-          throw new Fatal(this.pos, path, `describes more than ${MAX_ELEMENTS} elements`);
+          throw new Fatal(this.pos, path, `describes more than the ${MAX_ELEMENTS} elements walked at most`);
         }
         const index = compressed ? i : typeof field.index === "number" ? field.index : undefined;
         const fpath = `${path}.${field.name}${index === undefined ? "" : `[${index}]`}`;
