@@ -5,8 +5,10 @@ import { registerDiff } from "./diff.js";
 import { registerExtract } from "./extract.js";
 import { registerInspect } from "./inspect.js";
 import { registerLayout } from "./layout.js";
+import { registerReceive } from "./receive.js";
 import { registerReencode } from "./reencode.js";
 import { registerSave } from "./save.js";
+import { registerSend } from "./send.js";
 import { registerVerify } from "./verify.js";
 
 export type Register = (program: Command) => void;
@@ -20,4 +22,6 @@ export const commands: Register[] = [
   registerDemo,
   registerVerify,
   registerReencode,
+  registerSend,
+  registerReceive,
 ];

@@ -1,0 +1,260 @@
+// migration/ram.c (ram_handle_zero, ramblock_recv_bitmap_*) and multifd-zero-page.c
+// (multifd_recv_zero_page_process): the destination's RAM, kept in files. Every block starts as a sparse,
+// zero-filled file ("fresh RAM"); a zero page is written only when the page was received before.
+// Outputs are temp names in the target directory, renamed only on success (like `mrc extract`); with a
+// `.mig` target the blocks are scratch files turned into the equivalent mapped-ram file by saveMappedRam.
+import { access, mkdir, rename, rm } from "node:fs/promises";
+import { basename, dirname, join } from "node:path";
+import { PageBitmap } from "../bitmap.js";
+import { hex } from "../bytes.js";
+import { type Configuration, listedCapabilities } from "../configuration.js";
+import { TARGET_PAGE_SIZE, TARGET_PAGE_SIZE_N } from "../constants.js";
+import { MappedRamError } from "../errors.js";
+import { blockFileName } from "../extract.js";
+import { type DeviceSection, vmdescJson } from "../machine.js";
+import { ioError, OutputFile } from "../output.js";
+import type { QemuJsonValue } from "../qemu-json.js";
+import { FileSource } from "../source.js";
+import { type SavePlan, saveMappedRam } from "../writer.js";
+import { deviceDesc, type MainChannelSummary, type StreamBlock } from "./precopy-parse.js";
+
+export type ReceiveOutput = { kind: "blocks"; dir: string } | { kind: "mapped-ram"; file: string };
+
+/** `-o FILE.mig` writes a mapped-ram file; anything else is a directory of block files. */
+export function receiveOutput(path: string): ReceiveOutput {
+  return path.endsWith(".mig") ? { kind: "mapped-ram", file: path } : { kind: "blocks", dir: path };
+}
+
+async function exists(path: string): Promise<boolean> {
+  return access(path).then(
+    () => true,
+    () => false,
+  );
+}
+
+function alreadyExists(path: string): MappedRamError {
+  return new MappedRamError("ERR_IO", {
+    subject: `output "${path}"`,
+    rule: "already exists (use --force to replace it)",
+  });
+}
+
+interface BlockFile {
+  block: StreamBlock;
+  tmp: string;
+  final: string | undefined;
+  out: OutputFile;
+  /** ramblock receivedmap */
+  received: PageBitmap;
+  pagesWritten: number;
+}
+
+export interface ReceivedBlock {
+  idstr: string;
+  usedLength: bigint;
+  /** the block file (`blocks` output) */
+  file?: string;
+  /** pages that were received at least once (normal or zero) */
+  pagesReceived: number;
+}
+
+export class ReceivedRam {
+  readonly #output: ReceiveOutput;
+  readonly #force: boolean;
+  readonly #files = new Map<string, BlockFile>();
+  #committed = false;
+
+  constructor(output: ReceiveOutput, force: boolean) {
+    this.#output = output;
+    this.#force = force;
+  }
+
+  /** Checks the target before anything is received. */
+  async prepare(): Promise<void> {
+    const dir = this.#output.kind === "blocks" ? this.#output.dir : dirname(this.#output.file);
+    await mkdir(dir, { recursive: true }).catch((e: unknown) => {
+      throw ioError(dir, undefined, e);
+    });
+    if (this.#output.kind === "mapped-ram" && !this.#force && (await exists(this.#output.file))) {
+      throw alreadyExists(this.#output.file);
+    }
+  }
+
+  /** Creates one sparse temp file per block of the START section's list. */
+  async open(blocks: readonly StreamBlock[]): Promise<void> {
+    const out = this.#output;
+    const finals = new Map<string, string>();
+    for (const [i, b] of blocks.entries()) {
+      let tmp: string;
+      let final: string | undefined;
+      if (out.kind === "blocks") {
+        final = join(out.dir, blockFileName(b.idstr));
+        const other = finals.get(final);
+        if (other !== undefined) {
+          throw new MappedRamError("ERR_INVALID_VALUE", {
+            subject: `main channel ramblock "${b.idstr}"`,
+            field: "idstr",
+            rule: `maps to the same output file as ramblock "${other}"`,
+          });
+        }
+        finals.set(final, b.idstr);
+        if (!this.#force && (await exists(final))) throw alreadyExists(final);
+        tmp = `${final}.partial-${process.pid}`;
+      } else {
+        tmp = join(dirname(out.file), `.${basename(out.file)}.mrc-${process.pid}.${i}.ram`);
+      }
+      const file = await OutputFile.create(tmp, 0n).catch((e: unknown) => {
+        throw e instanceof MappedRamError ? e : ioError(tmp, undefined, e);
+      });
+      this.#files.set(b.idstr, {
+        block: b,
+        tmp,
+        final,
+        out: file,
+        received: new PageBitmap(b.numPages),
+        pagesWritten: 0,
+      });
+      await file.truncate(b.usedLength);
+    }
+  }
+
+  #file(idstr: string): BlockFile {
+    const f = this.#files.get(idstr);
+    if (!f) throw new RangeError(`block "${idstr}" has no output`);
+    return f;
+  }
+
+  /** Normal pages: `data` holds offsets.length pages in the same order. Runs of adjacent pages are one write. */
+  async writePages(idstr: string, offsets: readonly bigint[], data: Uint8Array): Promise<void> {
+    const f = this.#file(idstr);
+    let i = 0;
+    while (i < offsets.length) {
+      const first = offsets[i] as bigint;
+      let n = 1;
+      while (i + n < offsets.length && offsets[i + n] === first + BigInt(n) * TARGET_PAGE_SIZE_N) n++;
+      for (let k = 0; k < n; k++)
+        f.received.set(Number((first + BigInt(k) * TARGET_PAGE_SIZE_N) / TARGET_PAGE_SIZE_N));
+      await f.out.writeAt(data.subarray(i * TARGET_PAGE_SIZE, (i + n) * TARGET_PAGE_SIZE), first);
+      f.pagesWritten += n;
+      i += n;
+    }
+  }
+
+  /** A zero page: memset only when the page was received before, else just mark it received. */
+  async zeroPage(idstr: string, offset: bigint): Promise<void> {
+    const f = this.#file(idstr);
+    const page = Number(offset / TARGET_PAGE_SIZE_N);
+    if (f.received.get(page)) await f.out.writeAt(new Uint8Array(TARGET_PAGE_SIZE), offset);
+    else f.received.set(page);
+  }
+
+  /** Closes the outputs and renames them (blocks) or writes the mapped-ram file; then nothing is temporary. */
+  async commit(summary: MainChannelSummary): Promise<{ blocks: ReceivedBlock[]; file?: string }> {
+    for (const f of this.#files.values()) await f.out.close();
+    const blocks: ReceivedBlock[] = [];
+    const out = this.#output;
+    if (out.kind === "blocks") {
+      for (const f of this.#files.values()) {
+        const final = f.final as string;
+        if (!this.#force && (await exists(final))) throw alreadyExists(final);
+      }
+      for (const f of this.#files.values()) {
+        const final = f.final as string;
+        await rename(f.tmp, final);
+        blocks.push({
+          idstr: f.block.idstr,
+          usedLength: f.block.usedLength,
+          file: final,
+          pagesReceived: f.received.count(),
+        });
+      }
+      this.#committed = true;
+      return { blocks };
+    }
+    const tmp = join(dirname(out.file), `.${basename(out.file)}.mrc-${process.pid}.tmp`);
+    const sources: FileSource[] = [];
+    try {
+      for (const f of this.#files.values()) sources.push(await FileSource.open(f.tmp));
+      await saveMappedRam(tmp, mappedRamPlan(summary, sources));
+      if (!this.#force && (await exists(out.file))) throw alreadyExists(out.file);
+      await rename(tmp, out.file);
+    } catch (e) {
+      await rm(tmp, { force: true });
+      throw e;
+    } finally {
+      for (const s of sources) await s.close();
+    }
+    for (const f of this.#files.values()) {
+      blocks.push({
+        idstr: f.block.idstr,
+        usedLength: f.block.usedLength,
+        pagesReceived: f.received.count(),
+      });
+      await rm(f.tmp, { force: true });
+    }
+    this.#committed = true;
+    return { blocks, file: out.file };
+  }
+
+  /** Removes every temp and scratch file (after a failure); nothing half-written stays. */
+  async abort(): Promise<void> {
+    for (const f of this.#files.values()) {
+      await f.out.close().catch(() => undefined);
+      if (!this.#committed) await rm(f.tmp, { force: true });
+    }
+    if (this.#output.kind === "mapped-ram") {
+      const out = this.#output.file;
+      await rm(join(dirname(out), `.${basename(out)}.mrc-${process.pid}.tmp`), { force: true });
+    }
+    this.#files.clear();
+  }
+}
+
+/**
+ * The plan QEMU 10.0.2 follows for `migrate file:` of the same stopped VM with mapped-ram (no multifd, zero
+ * pages detected): the received configuration with the mapped-ram capability listed, the received RAM
+ * section id, blocks and device sections, one empty PART.
+ */
+export function mappedRamPlan(summary: MainChannelSummary, images: readonly FileSource[]): SavePlan {
+  const cfg = summary.configuration;
+  const caps = new Set(["mapped-ram", ...(cfg?.capabilities ?? [])]);
+  const configuration: Configuration = {
+    machineName: cfg?.machineName ?? "none",
+    capabilities: listedCapabilities(caps),
+  };
+  if (cfg?.targetPageBits !== undefined) configuration.targetPageBits = cfg.targetPageBits;
+  if (cfg?.uuid !== undefined) configuration.uuid = cfg.uuid;
+  const devices: DeviceSection[] = summary.devices.map((d) => ({
+    section: d.section,
+    payload: d.payload,
+    desc: (deviceDesc(summary, d.section) ?? {}) as unknown as { [key: string]: QemuJsonValue },
+  }));
+  return {
+    offset: 0n,
+    configuration,
+    ramSection: summary.ramSection,
+    blocks: summary.blocks.map((b, i) => {
+      const image = images[i];
+      if (!image) throw new RangeError(`block "${b.idstr}" has no image`);
+      if (image.size !== b.usedLength) {
+        throw new MappedRamError("ERR_IO", {
+          subject: `scratch image of block "${b.idstr}"`,
+          rule: `must be ${hex(b.usedLength)} bytes`,
+          actual: hex(image.size),
+        });
+      }
+      return {
+        idstr: b.idstr,
+        usedLength: b.usedLength,
+        image,
+        ...(b.mrAddr !== undefined ? { mrAddr: b.mrAddr } : {}),
+      };
+    }),
+    partSections: 1,
+    switchoverStart: summary.switchoverStart,
+    devices,
+    vmdesc: summary.vmdesc ? vmdescJson(configuration, devices) : null,
+    zeroPageDetection: "multifd",
+    multifdChannels: null,
+  };
+}

@@ -1,0 +1,428 @@
+// migration/migration.c: migration_thread + ram.c (ram_save_setup, ram_save_iterate, ram_save_complete,
+// find_dirty_block, ram_save_target_page_multifd) + multifd.c (multifd_send, multifd_send_thread,
+// multifd_send_sync_main) + multifd-nocomp.c (multifd_queue_page, multifd_ram_flush_and_sync) +
+// multifd-zero-page.c: a QEMU 10.0.2 source of a stopped VM migrating to a socket with multifd.
+//
+// Pages of one block are queued in batches of up to 128 and handed to the next idle channel; each channel
+// sends one packet per batch (packet_num from one global counter). At every sync point (setup, each wrap of
+// the dirty-page scan) each channel sends a SYNC packet, then the main channel gets MULTIFD_FLUSH.
+import type { Socket } from "node:net";
+import { hex } from "../bytes.js";
+import { listedCapabilities } from "../configuration.js";
+import {
+  MULTIFD_PAGES_PER_PACKET,
+  QEMU_VM_SECTION_END,
+  QEMU_VM_SECTION_PART,
+  TARGET_PAGE_SIZE,
+  TARGET_PAGE_SIZE_N,
+} from "../constants.js";
+import { MappedRamError } from "../errors.js";
+import { vmdescJson } from "../machine.js";
+import { ioError } from "../output.js";
+import { machineProfile, ramListOrder } from "../save.js";
+import { FileSource } from "../source.js";
+import { isZeroPage, type ZeroPageDetection } from "../zero-page.js";
+import {
+  encodeMultiFDInit,
+  encodeMultiFDPacket,
+  encodeSyncPacket,
+  MULTIFD_FLAG_NOCOMP,
+  MULTIFD_PAGE_COUNT,
+} from "./packet.js";
+import { MainChannelComposer } from "./precopy-compose.js";
+import { connectSocket, formatSocketAddress, parseSocketAddress } from "./transport.js";
+
+export interface SendOptions {
+  /** `tcp:HOST:PORT` or `unix:PATH` of a destination waiting with `migrate-incoming` */
+  to: string;
+  /** RAM blocks and their image files (sent in QEMU's RAM-list order: largest first, ties as given) */
+  blocks: Array<{ idstr: string; image: string }>;
+  /** machine profile (default "none") */
+  machine?: string;
+  /** multifd-channels (1..255) */
+  multifdChannels: number;
+  /** zero-page-detection (default "multifd") */
+  zeroPageDetection?: ZeroPageDetection;
+  /** uuid in every MultiFDInit_t (the source's -uuid); default all zero */
+  uuid?: Uint8Array;
+  /** runstate recorded in globalstate (default "prelaunch": a `-S` VM that never ran) */
+  runstate?: string;
+  /** hard limit for the whole send, in ms (default 600 000) */
+  timeoutMs?: number;
+}
+
+export interface SentChannel {
+  id: number;
+  packets: number;
+  syncPackets: number;
+  normalPages: number;
+  zeroPages: number;
+  bytes: number;
+}
+
+export interface SendResult {
+  address: string;
+  channels: SentChannel[];
+  /** packets over all channels (packet_num 0..packets-1) */
+  packets: number;
+  main: { bytes: number; flushes: number; zeroRecords: number };
+}
+
+interface Block {
+  idstr: string;
+  usedLength: bigint;
+  numPages: number;
+  image: FileSource;
+}
+
+/** A batch of pages of one block (MultiFDPages_t). */
+interface Batch {
+  block: Block;
+  offsets: bigint[];
+  data: Uint8Array[];
+}
+
+interface Channel {
+  socket: Socket;
+  stats: SentChannel;
+  busy: Promise<void> | undefined;
+}
+
+function badArgument(rule: string, actual: string): MappedRamError {
+  return new MappedRamError("ERR_BAD_ARGUMENT", { subject: "send options", rule, actual });
+}
+
+/**
+ * multifd_send_zero_page_detect: walks the batch from both ends, swapping each zero page to the back, so
+ * normal pages come first (their order is not preserved).
+ */
+export function partitionZeroPages(offsets: bigint[], data: Uint8Array[]): number {
+  let i = 0;
+  let j = offsets.length - 1;
+  while (i <= j) {
+    if (!isZeroPage(data[i] as Uint8Array)) {
+      i++;
+      continue;
+    }
+    if (i !== j) {
+      [offsets[i], offsets[j]] = [offsets[j] as bigint, offsets[i] as bigint];
+      [data[i], data[j]] = [data[j] as Uint8Array, data[i] as Uint8Array];
+    }
+    j--;
+  }
+  return i;
+}
+
+/** Sends the migration stream of a stopped VM whose RAM blocks are the given images. */
+export async function sendMigration(opts: SendOptions): Promise<SendResult> {
+  const n = opts.multifdChannels;
+  if (!Number.isInteger(n) || n < 1 || n > 255) {
+    throw badArgument("multifd-channels must be between 1 and 255", String(n));
+  }
+  const uuid = opts.uuid ?? new Uint8Array(16);
+  if (uuid.length !== 16) throw badArgument("uuid must be 16 bytes", String(uuid.length));
+  const zpd = opts.zeroPageDetection ?? "multifd";
+  const machine = machineProfile(opts.machine ?? "none");
+  const address = parseSocketAddress(opts.to);
+  const names = new Set<string>();
+  const blocks: Block[] = [];
+  try {
+    for (const b of opts.blocks) {
+      if (names.has(b.idstr)) throw badArgument("block names must be unique", JSON.stringify(b.idstr));
+      names.add(b.idstr);
+      const image = await FileSource.open(b.image).catch((e: unknown) => {
+        throw ioError(b.image, undefined, e);
+      });
+      blocks.push({
+        idstr: b.idstr,
+        usedLength: image.size,
+        numPages: Number(image.size / TARGET_PAGE_SIZE_N),
+        image,
+      });
+      if (image.size === 0n || image.size % TARGET_PAGE_SIZE_N !== 0n) {
+        throw new MappedRamError("ERR_BAD_ARGUMENT", {
+          subject: `RAM image "${b.image}"`,
+          rule: "size must be a positive multiple of 0x1000",
+          actual: hex(image.size),
+        });
+      }
+    }
+    if (blocks.length === 0) throw badArgument("at least one --block is needed", "none");
+    const run = new SendRun(formatSocketAddress(address), n, zpd, uuid);
+    return await run.run(opts.timeoutMs ?? 600_000, async () => {
+      const configuration = { machineName: machine.machineName, capabilities: listedCapabilities(new Set()) };
+      const devices = machine.devices(opts.runstate ?? "prelaunch");
+      await run.connect(address);
+      const main = new MainChannelComposer(machine.ramSection);
+      const ordered = ramListOrder(blocks);
+      // qemu_savevm_state_header + ram_save_setup (its sync: SYNC on every channel, then MULTIFD_FLUSH)
+      await run.writeMain(main.header(configuration).take());
+      main.ramStart(ordered);
+      await run.sync(main);
+      await run.writeMain(main.ramEos().take());
+      // ram_save_iterate: the bulk round, then the wrap of the scan (sync), then nothing is dirty
+      main.ramIterate(QEMU_VM_SECTION_PART);
+      for (const b of ordered) await run.sendBlock(b, main);
+      await run.sync(main);
+      await run.writeMain(main.ramEos().take());
+      // migration_completion: SWITCHOVER_START, ram_save_complete (one more wrap: sync), devices, EOF, vmdesc
+      if (machine.switchoverStart) main.switchoverStart();
+      main.ramIterate(QEMU_VM_SECTION_END);
+      await run.sync(main);
+      main.ramEos();
+      for (const d of devices) main.device(d);
+      main.eof(vmdescJson(configuration, devices));
+      await run.writeMain(main.take());
+      await run.finish();
+    });
+  } finally {
+    for (const b of blocks) await b.image.close();
+  }
+}
+
+/** The sockets and counters of one send. */
+class SendRun {
+  #main: Socket | undefined;
+  #mainStats = { bytes: 0, flushes: 0, zeroRecords: 0 };
+  readonly #channels: Channel[] = [];
+  readonly #abort = new AbortController();
+  #failure: unknown;
+  #packetNum = 0n;
+  #next = 0;
+  #batch: Batch | undefined;
+
+  constructor(
+    readonly address: string,
+    readonly channelCount: number,
+    readonly zpd: ZeroPageDetection,
+    readonly uuid: Uint8Array,
+  ) {}
+
+  fail(e: unknown): void {
+    if (this.#failure !== undefined) return;
+    this.#failure = e;
+    this.#abort.abort(e);
+    this.#main?.destroy();
+    for (const c of this.#channels) c.socket.destroy();
+  }
+
+  async run(timeoutMs: number, body: () => Promise<void>): Promise<SendResult> {
+    const timer = setTimeout(() => {
+      this.fail(
+        new MappedRamError("ERR_IO", {
+          subject: `migration to ${this.address}`,
+          rule: `did not finish within ${timeoutMs} ms`,
+        }),
+      );
+    }, timeoutMs);
+    try {
+      await body();
+    } catch (e) {
+      this.fail(e);
+      await Promise.allSettled(this.#channels.map((c) => c.busy));
+      throw this.#failure;
+    } finally {
+      clearTimeout(timer);
+    }
+    return {
+      address: this.address,
+      channels: this.#channels.map((c) => c.stats),
+      packets: Number(this.#packetNum),
+      main: { ...this.#mainStats },
+    };
+  }
+
+  #track(s: Socket): Socket {
+    // Errors surface through the pending write or connect; this keeps them from being unhandled events.
+    s.on("error", (e) => this.fail(this.#ioError(e)));
+    return s;
+  }
+
+  #ioError(e: unknown): MappedRamError {
+    if (e instanceof MappedRamError) return e;
+    const err = e as NodeJS.ErrnoException;
+    return new MappedRamError("ERR_IO", {
+      subject: `migration to ${this.address}`,
+      rule: `${err?.code ?? "I/O error"}: ${err?.message ?? String(e)}`,
+      cause: e,
+    });
+  }
+
+  /** The main channel first, then channel 0..N-1, each greeting right away (MultiFDInit_t). */
+  async connect(address: Parameters<typeof connectSocket>[0]): Promise<void> {
+    this.#main = this.#track(
+      await connectSocket(address, `main channel to ${this.address}`, this.#abort.signal),
+    );
+    for (let id = 0; id < this.channelCount; id++) {
+      const socket = this.#track(
+        await connectSocket(address, `multifd channel ${id} to ${this.address}`, this.#abort.signal),
+      );
+      const ch: Channel = {
+        socket,
+        stats: { id, packets: 0, syncPackets: 0, normalPages: 0, zeroPages: 0, bytes: 0 },
+        busy: undefined,
+      };
+      this.#channels.push(ch);
+      await this.#write(socket, encodeMultiFDInit({ id, uuid: this.uuid }));
+      ch.stats.bytes += 64;
+    }
+  }
+
+  #write(socket: Socket, bytes: Uint8Array): Promise<void> {
+    if (this.#failure !== undefined) return Promise.reject(this.#failure);
+    return new Promise((resolve, reject) => {
+      socket.write(bytes, (err) => {
+        if (err) reject(this.#failure ?? this.#ioError(err));
+        else resolve();
+      });
+    });
+  }
+
+  async writeMain(bytes: Uint8Array): Promise<void> {
+    if (bytes.length === 0) return;
+    await this.#write(this.#main as Socket, bytes);
+    this.#mainStats.bytes += bytes.length;
+  }
+
+  /** multifd_send: the next idle channel, round robin from the last one used. */
+  async #idleChannel(): Promise<Channel> {
+    for (;;) {
+      for (let k = 0; k < this.channelCount; k++) {
+        const i = (this.#next + k) % this.channelCount;
+        const ch = this.#channels[i] as Channel;
+        if (ch.busy === undefined) {
+          this.#next = (i + 1) % this.channelCount;
+          return ch;
+        }
+      }
+      await Promise.race(this.#channels.map((c) => c.busy));
+    }
+  }
+
+  #job(ch: Channel, bytes: Uint8Array): void {
+    const p = this.#write(ch.socket, bytes).then(() => {
+      ch.stats.bytes += bytes.length;
+      ch.busy = undefined;
+    });
+    // A failed write fails the run; the race in #idleChannel and sync() see the rejection.
+    p.catch((e: unknown) => this.fail(e));
+    ch.busy = p;
+  }
+
+  /** Hands the pending batch to a channel (multifd_send + multifd_nocomp_send_prepare). */
+  async #dispatch(): Promise<void> {
+    const batch = this.#batch;
+    this.#batch = undefined;
+    if (batch === undefined || batch.offsets.length === 0) return;
+    const ch = await this.#idleChannel();
+    const normalCount =
+      this.zpd === "multifd" ? partitionZeroPages(batch.offsets, batch.data) : batch.offsets.length;
+    const header = encodeMultiFDPacket({
+      flags: MULTIFD_FLAG_NOCOMP,
+      pagesAlloc: MULTIFD_PAGE_COUNT,
+      packetNum: this.#packetNum++,
+      ramblock: batch.block.idstr,
+      normal: batch.offsets.slice(0, normalCount),
+      zero: batch.offsets.slice(normalCount),
+    });
+    const packet = new Uint8Array(header.length + normalCount * TARGET_PAGE_SIZE);
+    packet.set(header, 0);
+    for (let i = 0; i < normalCount; i++)
+      packet.set(batch.data[i] as Uint8Array, header.length + i * TARGET_PAGE_SIZE);
+    ch.stats.packets++;
+    ch.stats.normalPages += normalCount;
+    ch.stats.zeroPages += batch.offsets.length - normalCount;
+    this.#job(ch, packet);
+  }
+
+  /** multifd_queue_page: a block change or a full batch hands the batch over first. */
+  async #queue(block: Block, offset: bigint, data: Uint8Array): Promise<void> {
+    if (
+      this.#batch !== undefined &&
+      (this.#batch.block !== block || this.#batch.offsets.length === MULTIFD_PAGE_COUNT)
+    ) {
+      await this.#dispatch();
+    }
+    this.#batch ??= { block, offsets: [], data: [] };
+    this.#batch.offsets.push(offset);
+    this.#batch.data.push(data);
+  }
+
+  /** ram_save_target_page_multifd for every page of a block, in order (the bulk round of a stopped VM). */
+  async sendBlock(b: Block, main: MainChannelComposer): Promise<void> {
+    for (let first = 0; first < b.numPages; first += MULTIFD_PAGES_PER_PACKET) {
+      const count = Math.min(MULTIFD_PAGES_PER_PACKET, b.numPages - first);
+      const buf = new Uint8Array(count * TARGET_PAGE_SIZE);
+      const got = await b.image.readInto(BigInt(first) * TARGET_PAGE_SIZE_N, buf);
+      if (got !== buf.length) {
+        throw new MappedRamError("ERR_IO", {
+          subject: `RAM image of block "${b.idstr}"`,
+          offset: BigInt(first) * TARGET_PAGE_SIZE_N + BigInt(got),
+          rule: "became shorter while it was being sent",
+        });
+      }
+      for (let i = 0; i < count; i++) {
+        const page = buf.subarray(i * TARGET_PAGE_SIZE, (i + 1) * TARGET_PAGE_SIZE);
+        const offset = BigInt(first + i) * TARGET_PAGE_SIZE_N;
+        if (this.zpd === "legacy" && isZeroPage(page)) {
+          // save_zero_page on the main thread: a ZERO record on the main channel
+          main.zeroPage(b.idstr, offset);
+          this.#mainStats.zeroRecords++;
+          continue;
+        }
+        await this.#queue(b, offset, page);
+      }
+      if (main.pending >= 32 * 1024) await this.writeMain(main.take());
+    }
+  }
+
+  /**
+   * multifd_ram_flush_and_sync with MULTIFD_SYNC_ALL: the pending batch goes out, every channel finishes
+   * its job and sends a SYNC packet, then the main channel gets RAM_SAVE_FLAG_MULTIFD_FLUSH.
+   */
+  async sync(main: MainChannelComposer): Promise<void> {
+    await this.#dispatch();
+    for (const ch of this.#channels) {
+      if (ch.busy) await ch.busy;
+      ch.stats.packets++;
+      ch.stats.syncPackets++;
+      this.#job(ch, encodeSyncPacket(this.#packetNum++));
+    }
+    for (const ch of this.#channels) if (ch.busy) await ch.busy;
+    if (this.#failure !== undefined) throw this.#failure;
+    main.multifdFlush();
+    this.#mainStats.flushes++;
+  }
+
+  /** Closes every connection after its last byte and waits (bounded) for the destination to close too. */
+  async finish(): Promise<void> {
+    const sockets = [this.#main as Socket, ...this.#channels.map((c) => c.socket)];
+    const aborted = new Promise<never>((_, reject) => {
+      if (this.#abort.signal.aborted) reject(this.#failure);
+      this.#abort.signal.addEventListener("abort", () => reject(this.#failure), { once: true });
+    });
+    aborted.catch(() => undefined);
+    await Promise.race([
+      aborted,
+      Promise.all(sockets.map((s) => new Promise<void>((resolve) => s.end(() => resolve())))),
+    ]);
+    if (this.#failure !== undefined) throw this.#failure;
+    // The destination closes each connection once it has read it; do not wait for that forever.
+    await Promise.all(
+      sockets.map(
+        (s) =>
+          new Promise<void>((resolve) => {
+            if (s.closed) return resolve();
+            const t = setTimeout(() => {
+              s.destroy();
+              resolve();
+            }, 5_000);
+            s.once("close", () => {
+              clearTimeout(t);
+              resolve();
+            });
+          }),
+      ),
+    );
+  }
+}
