@@ -63,7 +63,10 @@ async function load(input: DiffInput): Promise<Side> {
   // Page records of an ordinary stream are kept; a mapped-ram stream has none (its pages are read
   // from the page array on demand).
   const inline = new InlineCollector();
-  const stream = await parseStream(input.source, { offset: input.offset ?? 0n, onInlinePage: inline.visit });
+  const stream = await parseStream(input.source, {
+    ...(input.offset === undefined ? {} : { offset: input.offset }),
+    onInlinePage: inline.visit,
+  });
   return { input, stream, inline: stream.mappedRam ? undefined : inline };
 }
 
@@ -502,8 +505,8 @@ export async function diffFiles(
     const sb = await FileSource.open(b.path);
     try {
       return await diffStreams(
-        { source: sa, name: a.path, offset: a.offset ?? 0n },
-        { source: sb, name: b.path, offset: b.offset ?? 0n },
+        { source: sa, name: a.path, ...(a.offset === undefined ? {} : { offset: a.offset }) },
+        { source: sb, name: b.path, ...(b.offset === undefined ? {} : { offset: b.offset }) },
         opts,
       );
     } finally {

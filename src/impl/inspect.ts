@@ -38,10 +38,29 @@ export interface InspectRecord {
 }
 
 /** The documented shape of `mrc inspect --json`. Offsets and 64-bit values are hex strings. */
+/** The libvirt save-image header in front of the stream (offsets and sizes as hex strings). */
+export interface InspectLibvirt {
+  magic: string;
+  complete: boolean;
+  byteSwapped: boolean;
+  version: number;
+  dataLen: string;
+  wasRunning: number;
+  format: number;
+  formatName: string;
+  cookieOffset: string;
+  domainName?: string;
+  memory?: { value: number; unit: string };
+  xml?: string;
+  cookie?: string;
+}
+
 export interface InspectReport {
   file: string;
   fileSize: string;
   allocatedBytes: string;
+  /** present when the file is a libvirt save image */
+  libvirt?: InspectLibvirt;
   streamOffset: string;
   version: number;
   machine?: string;
@@ -71,6 +90,24 @@ export interface DeviceDump {
   problems: Array<{ offset: string; path: string; message: string; fatal: boolean }>;
 }
 
+function libvirtSummary(h: NonNullable<ParsedStream["libvirt"]>): InspectLibvirt {
+  return {
+    magic: h.magic,
+    complete: h.complete,
+    byteSwapped: h.byteSwapped,
+    version: h.version,
+    dataLen: hex(h.dataLen),
+    wasRunning: h.wasRunning,
+    format: h.format,
+    formatName: h.formatName,
+    cookieOffset: hex(h.cookieOffset),
+    ...(h.domainName !== undefined ? { domainName: h.domainName } : {}),
+    ...(h.memory !== undefined ? { memory: h.memory } : {}),
+    ...(h.xml !== undefined ? { xml: h.xml } : {}),
+    ...(h.cookie !== undefined ? { cookie: h.cookie } : {}),
+  };
+}
+
 export function summarize(stream: ParsedStream): Omit<InspectReport, "file" | "allocatedBytes"> {
   const records: InspectRecord[] = stream.records.map((r) => {
     if (r.kind === "eof") return { kind: "eof", offset: hex(r.offset) };
@@ -88,6 +125,7 @@ export function summarize(stream: ParsedStream): Omit<InspectReport, "file" | "a
   });
   return {
     fileSize: hex(stream.fileSize),
+    ...(stream.libvirt ? { libvirt: libvirtSummary(stream.libvirt) } : {}),
     streamOffset: hex(stream.offset),
     version: stream.version,
     ...(stream.configuration ? { machine: stream.configuration.machineName } : {}),

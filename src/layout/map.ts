@@ -247,10 +247,10 @@ export async function buildFileMap(
 }
 
 /** Parses `path` (stream at `offset`) and builds its map. */
-export async function fileMapOf(path: string, offset = 0n): Promise<FileMap> {
+export async function fileMapOf(path: string, offset?: bigint): Promise<FileMap> {
   const src = await FileSource.open(path);
   try {
-    const stream = await parseStream(src, { offset });
+    const stream = await parseStream(src, offset === undefined ? {} : { offset });
     return await buildFileMap(src, stream, path);
   } finally {
     await src.close();

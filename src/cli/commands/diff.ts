@@ -14,13 +14,21 @@ interface DiffFlags {
   json?: boolean;
 }
 
+function optionalOffset(offset: bigint | undefined): { offset?: bigint } {
+  return offset === undefined ? {} : { offset };
+}
+
 export function registerDiff(program: Command): void {
   program
     .command("diff")
     .description("compare two migration files by meaning (exit 0 equal, 1 different, 2 unreadable)")
     .argument("<A>", "first migration file")
     .argument("<B>", "second migration file")
-    .option("--offset <N>", "file: offset where both streams start (default 0)", parseSize)
+    .option(
+      "--offset <N>",
+      "file: offset where both streams start (default: after a libvirt save-image header, else 0)",
+      parseSize,
+    )
     .option("--offset-a <N>", "file: offset of A's stream (overrides --offset)", parseSize)
     .option("--offset-b <N>", "file: offset of B's stream (overrides --offset)", parseSize)
     .option(
@@ -46,8 +54,8 @@ export function registerDiff(program: Command): void {
       const progress = progressFor(cmd, "diff");
       try {
         const report = await diffFiles(
-          { path: a, offset: f.offsetA ?? f.offset ?? 0n },
-          { path: b, offset: f.offsetB ?? f.offset ?? 0n },
+          { path: a, ...optionalOffset(f.offsetA ?? f.offset) },
+          { path: b, ...optionalOffset(f.offsetB ?? f.offset) },
           { maxRanges: f.maxRanges, onProgress: progress.update },
         );
         progress.finish();

@@ -16,6 +16,16 @@ function pad(s: string, n: number): string {
 export function formatInspect(r: InspectReport): string {
   const lines: string[] = [];
   lines.push(`file ${r.file}: ${r.fileSize} bytes apparent, ${r.allocatedBytes} allocated`);
+  const lv = r.libvirt;
+  if (lv) {
+    lines.push(
+      `libvirt save image: magic ${lv.magic}${lv.complete ? "" : " (INCOMPLETE)"}, version ${lv.version}${lv.byteSwapped ? " (byte-swapped)" : ""}, format ${lv.format} (${lv.formatName}), data_len ${lv.dataLen}, was_running ${lv.wasRunning}, cookieOffset ${lv.cookieOffset}`,
+    );
+    const mem = lv.memory ? `${lv.memory.value} ${lv.memory.unit}` : "?";
+    lines.push(
+      `  domain ${lv.domainName ?? "?"}, memory ${mem}; cookie: ${(lv.cookie ?? "(none)").replace(/\s+/g, " ").trim()}`,
+    );
+  }
   lines.push(
     `stream at ${r.streamOffset}: QEVM v${r.version}, machine ${r.machine ?? "(no configuration section)"}, capabilities [${r.capabilities.join(", ")}]${r.mappedRam ? " (mapped-ram)" : ""}`,
   );

@@ -7,7 +7,7 @@ import { renderSvg } from "../../layout/svg.js";
 import { parseSize, UsageError, writeFileAtomic } from "../common.js";
 
 interface LayoutFlags {
-  offset: bigint;
+  offset?: bigint;
   svg?: string;
   html?: string;
   json?: boolean;
@@ -18,7 +18,11 @@ export function registerLayout(program: Command): void {
     .command("layout")
     .description("draw the file map (regions to scale with scale breaks, offsets labelled) as SVG or HTML")
     .argument("<FILE>", "migration file")
-    .option("--offset <N>", "file: offset where the stream starts", parseSize, 0n)
+    .option(
+      "--offset <N>",
+      "file: offset where the stream starts (default: after a libvirt save-image header, else 0)",
+      parseSize,
+    )
     .option("--svg <OUT>", "write the picture as a standalone SVG file")
     .option("--html <OUT>", "write an HTML page: the picture and a table of every region")
     .option("--json", "print what was written as JSON")
