@@ -132,7 +132,19 @@ export class RamLoadState {
           });
         }
         if (kind === RAM_SAVE_FLAG_ZERO) {
+          const fillAt = c.pos;
           const fill = await c.u8(`zero page record of "${block.idstr}"`, "fill");
+          if (fill !== 0) {
+            // ram_load_precopy (since QEMU 8.2): a zero page must be filled with 0
+            throw new MappedRamError("ERR_INVALID_VALUE", {
+              subject: `zero page record of "${block.idstr}"`,
+              offset: fillAt,
+              field: "fill",
+              rule: `Found a zero page with value ${fill}`,
+              expected: "0",
+              actual: String(fill),
+            });
+          }
           summary.zeroPages++;
           await this.opts.onInlinePage?.({ block, address: addr, zeroFill: fill, offset: at });
         } else {

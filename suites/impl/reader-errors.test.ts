@@ -290,4 +290,27 @@ describe("extract leaves nothing behind on bad input", () => {
     });
     expect(await readdir(out)).toEqual([]);
   });
+
+  it("refuses a zero page record with a non-zero fill byte, as QEMU does since 8.2", async () => {
+    // header (8) + configuration "none" without capabilities (9) = 0x11: START (17 bytes); MEM_SIZE at
+    // 0x22, block "r" 0x2a-0x33, ZERO record at 0x34 (be64 0x0|0x2), idstr "r" 0x3c-0x3d, fill byte at 0x3e.
+    const w = new ByteWriter()
+      .u32be(0x5145564d)
+      .u32be(3)
+      .bytes(encodeConfiguration({ machineName: "none", capabilities: [] }))
+      .u8(1)
+      .u32be(1)
+      .countedString("ram")
+      .u32be(0)
+      .u32be(4)
+      .u64be(0x2000n | 0x4n)
+      .countedString("r")
+      .u64be(0x2000n)
+      .u64be(0x0n | 0x2n)
+      .countedString("r")
+      .u8(5);
+    const e = await parseError(new MemorySource(w.finish()));
+    expect([e.code, e.offset, e.field]).toEqual(["ERR_INVALID_VALUE", 0x3en, "fill"]);
+    expect(e.message).toBe('cannot decode zero page record of "r" at offset 0x3e: fill Found a zero page with value 5. Received 5');
+  });
 });
