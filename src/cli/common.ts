@@ -3,6 +3,7 @@ import { rename, rm, writeFile } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { InvalidArgumentError } from "commander";
 import { hex } from "../impl/bytes.js";
+import { qemuStrtosz, STRERROR } from "../impl/caps/strtosz.js";
 import { isMappedRamError } from "../impl/errors.js";
 
 /** 0 success, 1 the input is not valid, 2 usage or I/O error. */
@@ -16,21 +17,15 @@ export class UsageError extends Error {
 }
 
 /**
- * Parses a size/offset the way QEMU's `qemu_strtosz` does for `file:...,offset=N`: decimal or
- * `0x` hex, optional unit suffix k/K/M/G/T/P/E (binary units, not with hex). Returns bigint.
+ * Parses a size/offset exactly as QEMU's `qemu_strtosz` does for `file:...,offset=N` (decimal, `0x` hex,
+ * fractions with a unit suffix such as `1.5k`, suffixes b/k/M/G/T/P/E; `0x20M` and `-1` are refused).
+ * Offsets of 2^63 and more are refused too: no file can have them.
  */
 export function parseSize(text: string): bigint {
-  const m = /^(0[xX][0-9a-fA-F]+|[0-9]+)([kKmMgGtTpPeE]?)$/.exec(text.trim());
-  if (!m)
-    throw new InvalidArgumentError(`"${text}" is not a size (decimal, 0x hex, or with a k/M/G/T suffix)`);
-  const num = m[1] as string;
-  const unit = (m[2] as string).toUpperCase();
-  if (unit && /^0[xX]/.test(num))
-    throw new InvalidArgumentError(`"${text}": a hex size cannot take a unit suffix`);
-  const shift = { "": 0n, K: 10n, M: 20n, G: 30n, T: 40n, P: 50n, E: 60n }[unit] ?? 0n;
-  const v = BigInt(num) << shift;
-  if (v >= 1n << 63n) throw new InvalidArgumentError(`"${text}" is out of range`);
-  return v;
+  const r = qemuStrtosz(text);
+  if (!r.ok) throw new InvalidArgumentError(`"${text}" is not a size QEMU accepts (${STRERROR[r.errno]})`);
+  if (r.value >= 1n << 63n) throw new InvalidArgumentError(`"${text}" is out of range (${STRERROR.ERANGE})`);
+  return r.value;
 }
 
 export function parsePositiveInt(min: number, max: number) {

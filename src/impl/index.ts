@@ -2,6 +2,7 @@
 
 export { PageBitmap } from "./bitmap.js";
 export { hex, toSafeNumber } from "./bytes.js";
+export * as caps from "./caps/index.js";
 export {
   type Configuration,
   decodeConfiguration,

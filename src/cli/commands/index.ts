@@ -1,5 +1,6 @@
 // Every `mrc` subcommand registers itself here: one module per command, one line each.
 import type { Command } from "commander";
+import { registerCaps } from "./caps.js";
 import { registerDemo } from "./demo.js";
 import { registerDiff } from "./diff.js";
 import { registerExtract } from "./extract.js";
@@ -22,6 +23,7 @@ export const commands: Register[] = [
   registerDemo,
   registerVerify,
   registerReencode,
+  registerCaps,
   registerSend,
   registerReceive,
 ];
