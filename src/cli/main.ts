@@ -97,6 +97,13 @@ export async function main(argv: readonly string[]): Promise<number> {
 // Run when executed as a script (not when imported by tests).
 const invoked = process.argv[1] ?? "";
 if (invoked.endsWith("/main.js") || invoked.endsWith("/mrc") || invoked.endsWith("\\main.js")) {
+  // `mrc inspect x | head`: when the reader of our output goes away, stop quietly, as other CLIs do.
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on("error", (e: NodeJS.ErrnoException) => {
+      if (e.code === "EPIPE") process.exit(process.exitCode ?? 0);
+      throw e;
+    });
+  }
   main(process.argv.slice(2)).then(
     (code) => {
       process.exitCode = code;

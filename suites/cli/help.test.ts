@@ -3,7 +3,7 @@
 // global --quiet works on either side of the command name; NO_COLOR is respected.
 import { describe, expect, it } from "vitest";
 import { buildProgram } from "../../src/cli/main.js";
-import { mrc } from "../helpers/cli.js";
+import { MRC_MAIN, mrc } from "../helpers/cli.js";
 import { saveFile, specImage, tempDir } from "./fixtures.js";
 import { run } from "./run.js";
 
@@ -144,5 +144,21 @@ describe("the built CLI in its own process (dist/cli/main.js, built by npm test)
     expect(d.exitCode).toBe(1);
     expect(JSON.parse(d.stdout).equal).toBe(false);
     expect(d.stderr).toBe("");
+  });
+});
+
+describe("output to a closed pipe", () => {
+  it("ends quietly with its own exit code when the reader is gone (mrc caps --rules | true)", async () => {
+    const { execa } = await import("execa");
+    // `true` exits at once, long before node has started: every write of mrc meets EPIPE
+    const r = await execa(
+      "bash",
+      ["-c", `node ${JSON.stringify(MRC_MAIN)} caps --rules | true; exit \${PIPESTATUS[0]}`],
+      {
+        reject: false,
+      },
+    );
+    expect(r.stderr).toBe("");
+    expect(r.exitCode).toBe(0);
   });
 });
