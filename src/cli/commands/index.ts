@@ -1,6 +1,7 @@
 // Every `mrc` subcommand registers itself here: one module per command, one line each.
 import type { Command } from "commander";
 import { registerCaps } from "./caps.js";
+import { registerConformance } from "./conformance.js";
 import { registerDemo } from "./demo.js";
 import { registerDiff } from "./diff.js";
 import { registerExtract } from "./extract.js";
@@ -26,4 +27,5 @@ export const commands: Register[] = [
   registerCaps,
   registerSend,
   registerReceive,
+  registerConformance,
 ];

@@ -1,0 +1,191 @@
+// `mrc conformance`: run the golden corpus against the reference implementation, the oracle and a QEMU,
+// judge every result, match it against the expectation files and report (human, JSON, JUnit).
+import { writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import type { Command } from "commander";
+import {
+  type ExpectationFile,
+  formatExpectations,
+  matchExpectation,
+  updatedExpectations,
+} from "../../conformance/expectations.js";
+import { idMatcher } from "../../conformance/match.js";
+import { humanReport, jsonReport, junitReport, runInfo } from "../../conformance/report.js";
+import type { ImplementationKind } from "../../conformance/results.js";
+import { exitCodeOf, type QemuUnderTest, type RunOutcome, runConformance } from "../../conformance/runner.js";
+import { findQemu, formatVersion, probeQemu, QEMU_EXECUTABLE } from "../../qemu/index.js";
+import { parsePositiveInt, UsageError } from "../common.js";
+
+/** The package root (golden/ and expectations/ live there), from src/cli/commands or dist/cli/commands. */
+const PACKAGE_ROOT = fileURLToPath(new URL("../../../", import.meta.url));
+
+export interface ConformanceFlags {
+  qemu?: string | false;
+  qemuArg: string[];
+  cases?: string;
+  implementations?: string;
+  expectations?: string;
+  updateExpectations?: boolean;
+  reportJson?: string;
+  junit?: string;
+  corpus?: string;
+  expectationsDir?: string;
+  jobs: number;
+  quiet?: boolean;
+}
+
+const IMPLEMENTATIONS: readonly ImplementationKind[] = ["reference", "oracle", "qemu"];
+
+function collect(value: string, previous: string[] = []): string[] {
+  return [...previous, value];
+}
+
+function parseImplementations(text: string | undefined): Set<ImplementationKind> {
+  if (text === undefined) return new Set(IMPLEMENTATIONS);
+  const out = new Set<ImplementationKind>();
+  for (const name of text.split(",").map((s) => s.trim())) {
+    if (!(IMPLEMENTATIONS as readonly string[]).includes(name)) {
+      throw new UsageError(`--implementations: "${name}" is not one of ${IMPLEMENTATIONS.join(", ")}`);
+    }
+    out.add(name as ImplementationKind);
+  }
+  return out;
+}
+
+async function qemuUnderTest(flags: ConformanceFlags): Promise<QemuUnderTest | { missing: string }> {
+  if (flags.qemu === false) return { missing: "--no-qemu was given" };
+  if (typeof flags.qemu === "string") {
+    try {
+      return { binary: await probeQemu(resolve(flags.qemu)), extraArgs: flags.qemuArg };
+    } catch (e) {
+      throw new UsageError(`--qemu ${flags.qemu}: ${e instanceof Error ? e.message : String(e)}`);
+    }
+  }
+  const found = await findQemu();
+  if (found === undefined) return { missing: `no ${QEMU_EXECUTABLE} on PATH (give --qemu PATH)` };
+  return { binary: found, extraArgs: flags.qemuArg };
+}
+
+function defaultHeader(implementation: string): string[] {
+  return [
+    `# Expected failures of ${implementation} in \`mrc conformance\` (docs/CONFORMANCE.md).`,
+    "# One result id (<case id>:<role>) per line, optionally `# <message prefix>`.",
+    "# An unexpected pass, an unexpected failure, a changed message, or a listed result that was skipped",
+    "# or did not run fails the run. `mrc conformance --update-expectations` rewrites this file.",
+  ];
+}
+
+/** Rewrites the expectation files from the run and re-matches the results against them. */
+async function rewriteExpectations(outcome: RunOutcome, write: (s: string) => void): Promise<void> {
+  for (const source of outcome.expectationFiles) {
+    const rs = outcome.results.filter((r) => r.implementation === source.implementation);
+    const next: ExpectationFile = updatedExpectations(
+      source.expectations,
+      rs,
+      defaultHeader(source.implementation),
+    );
+    await writeFile(source.file, formatExpectations(next));
+    source.expectations = next;
+    write(
+      `wrote ${source.file} (${next.entries.size} expected failure${next.entries.size === 1 ? "" : "s"})\n`,
+    );
+    for (const r of rs) {
+      const m = matchExpectation(r.status, r.message, next.entries.get(r.id));
+      r.expected = m.expected;
+      r.ok = m.ok;
+      if (m.expectedMessage === undefined) delete r.expectedMessage;
+      else r.expectedMessage = m.expectedMessage;
+      if (m.problem === undefined) delete r.problem;
+      else r.problem = m.problem;
+    }
+  }
+  outcome.stale.length = 0;
+}
+
+export async function runConformanceCommand(
+  flags: ConformanceFlags,
+  write: (s: string) => void,
+): Promise<number> {
+  const implementations = parseImplementations(flags.implementations);
+  const corpus = resolve(flags.corpus ?? resolve(PACKAGE_ROOT, "golden"));
+  const expectationsDir = resolve(flags.expectationsDir ?? resolve(PACKAGE_ROOT, "expectations"));
+  const qemu = implementations.has("qemu")
+    ? await qemuUnderTest(flags)
+    : { missing: "qemu not among --implementations" };
+  if (flags.qemuArg.length > 0 && !("binary" in qemu))
+    throw new UsageError("--qemu-arg needs a QEMU under test");
+  const outcome = await runConformance({
+    corpusDir: corpus,
+    expectationsDir,
+    implementations,
+    selected: idMatcher(flags.cases),
+    qemu,
+    ...(flags.expectations === undefined ? {} : { qemuExpectations: resolve(flags.expectations) }),
+    jobs: flags.jobs,
+    ...(flags.quiet
+      ? {}
+      : {
+          onResult: (r) => {
+            if (!r.ok) write(`${r.implementation} ${r.id}: ${r.status}${r.message ? ` ${r.message}` : ""}\n`);
+          },
+        }),
+  });
+  if (flags.updateExpectations) await rewriteExpectations(outcome, write);
+  const info = await runInfo(outcome, {
+    version: "0.1.0",
+    corpus,
+    tmpDir: tmpdir(),
+    implementations: [...implementations],
+    qemu:
+      "binary" in qemu
+        ? {
+            path: qemu.binary.path,
+            version: formatVersion(qemu.binary.version),
+            text: qemu.binary.text,
+            extraArgs: qemu.extraArgs,
+          }
+        : qemu,
+  });
+  if (flags.reportJson !== undefined) await writeFile(flags.reportJson, jsonReport(info, outcome));
+  if (flags.junit !== undefined) await writeFile(flags.junit, junitReport(outcome));
+  write(humanReport(outcome, info));
+  return exitCodeOf(outcome);
+}
+
+export function registerConformance(program: Command): void {
+  program
+    .command("conformance")
+    .description("run the golden corpus against the reference implementation, the oracle and a QEMU")
+    .option("--qemu <PATH>", `the QEMU under test (default: MRC_QEMU or ${QEMU_EXECUTABLE} on PATH)`)
+    .option("--no-qemu", "do not run any QEMU")
+    .option("--qemu-arg <ARG>", "append ARG to every QEMU command line (repeatable)", collect, [])
+    .option("--cases <PATTERN>", "comma-separated globs over case ids (qemu.none.*, *.truncated.*)")
+    .option("--implementations <LIST>", "comma-separated: reference, oracle, qemu (default all)")
+    .option(
+      "--expectations <FILE>",
+      "expectation file for the QEMU under test (default expectations/qemu-<major>.<minor>.txt)",
+    )
+    .option("--update-expectations", "rewrite the expectation files from this run")
+    .option("--report-json <FILE>", "write the JSON report")
+    .option("--junit <FILE>", "write JUnit XML")
+    .option("--corpus <DIR>", "the golden corpus (default: the package's golden/)")
+    .option(
+      "--expectations-dir <DIR>",
+      "where reference.txt, oracle.txt and qemu-*.txt are (default: expectations/)",
+    )
+    .option("--jobs <N>", "tasks run in parallel, QEMU processes included", parsePositiveInt(1, 64), 2)
+    .addHelpText(
+      "after",
+      "\nExit status: 0 when every result matches its expectation, 1 otherwise, 2 on usage errors.\n" +
+        "Examples:\n  mrc conformance --qemu ~/qemu/build/qemu-system-x86_64 --report-json report.json\n" +
+        "  mrc conformance --cases 'writer.*' --implementations reference,oracle",
+    )
+    .action(async (flags: ConformanceFlags, cmd: Command) => {
+      // -q/--quiet is global: no per-result lines, only the summary
+      const quiet = cmd.optsWithGlobals<{ quiet?: boolean }>().quiet === true;
+      // UsageError, a broken corpus or expectation file: thrown, and main() exits 2
+      process.exitCode = await runConformanceCommand({ ...flags, quiet }, (s) => process.stdout.write(s));
+    });
+}
