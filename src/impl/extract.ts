@@ -39,6 +39,8 @@ export function blockFileName(idstr: string): string {
 export async function readBlockBitmap(src: RandomAccessSource, block: ParsedRamBlock): Promise<PageBitmap> {
   const mr = block.mappedRam;
   if (!mr) throw new RangeError(`block "${block.idstr}" is not a mapped-ram block`);
+  // an ignored block (x-ignore-shared, QEMU 11.0+) has no pages in the file
+  if (mr.ignored) return new PageBitmap(toSafeNumber(block.numPages, "page count"));
   const size = toSafeNumber(mr.bitmapSize, "bitmap size");
   const bytes = new Uint8Array(size);
   for (let done = 0; done < size; done += MAX_STRUCTURE_READ) {
@@ -81,6 +83,8 @@ export interface ExtractedBlock {
 export interface ExtractResult {
   stream: ParsedStream;
   blocks: ExtractedBlock[];
+  /** blocks ignored under x-ignore-shared (QEMU 11.0+): their RAM is not in the file, no file is written */
+  ignored: string[];
 }
 
 class PendingOutputs {
@@ -204,6 +208,7 @@ export async function extractBlocks(
         const b = stream.ramBlocks[i] as ParsedRamBlock;
         const bm = bitmaps[i] as PageBitmap;
         const mr = b.mappedRam as NonNullable<ParsedRamBlock["mappedRam"]>;
+        if (mr.ignored) continue;
         const out = await pending.get(b);
         let count = 0;
         for (const [first, end] of bm.setRuns()) {
@@ -229,9 +234,10 @@ export async function extractBlocks(
         present.set(b.idstr, count);
       }
     }
-    const blocks = await pending.commit(stream.ramBlocks);
+    const ignored = stream.ramBlocks.filter((b) => b.mappedRam?.ignored).map((b) => b.idstr);
+    const blocks = await pending.commit(stream.ramBlocks.filter((b) => !b.mappedRam?.ignored));
     for (const b of blocks) b.pagesPresent = present.get(b.idstr) ?? 0;
-    return { stream, blocks };
+    return { stream, blocks, ignored };
   } catch (e) {
     await pending.abort();
     throw e;

@@ -69,6 +69,8 @@ export interface InspectReport {
   records: InspectRecord[];
   ramBlocks: InspectBlock[];
   vmdesc?: { offset: string; length: number };
+  /** a vmdesc after EOF that QEMU's loader would ignore as broken */
+  vmdescProblem?: { code: string; offset?: string; message: string };
   end: string;
   /** every device section walked with the file's vmdesc, and where the walk and the vmdesc disagree */
   deviceCheck?: { sections: number; decoded: number; findings: Array<{ offset: string; message: string }> };
@@ -153,6 +155,17 @@ export function summarize(stream: ParsedStream): Omit<InspectReport, "file" | "a
       return out;
     }),
     ...(stream.vmdesc ? { vmdesc: { offset: hex(stream.vmdesc.offset), length: stream.vmdesc.length } } : {}),
+    ...(stream.vmdescProblem
+      ? {
+          vmdescProblem: {
+            code: stream.vmdescProblem.code,
+            ...(stream.vmdescProblem.offset !== undefined
+              ? { offset: hex(stream.vmdescProblem.offset) }
+              : {}),
+            message: stream.vmdescProblem.message,
+          },
+        }
+      : {}),
     end: hex(stream.end),
   };
 }

@@ -32,6 +32,11 @@ export interface MappedRamBlockInfo {
   pagesOffset: bigint;
   /** pages_offset + used_length: where the stream continues */
   end: bigint;
+  /**
+   * QEMU 11.0+ with x-ignore-shared: a block whose RAM is shared memory, not in the file — its header
+   * has bitmap_offset == pages_offset == 0 and no region is reserved (the stream goes on after it)
+   */
+  ignored?: true;
 }
 
 export interface ParsedRamBlock {
@@ -281,6 +286,17 @@ export class RamLoadState {
         expected: `a multiple of ${hex(TARGET_PAGE_SIZE_N)}`,
         actual: hex(header.pagesOffset),
       });
+    }
+    if (this.opts.ignoreShared && header.bitmapOffset === 0n && header.pagesOffset === 0n) {
+      return {
+        headerOffset,
+        header,
+        bitmapOffset: 0n,
+        bitmapSize: 0n,
+        pagesOffset: 0n,
+        end: c.pos,
+        ignored: true,
+      };
     }
     const bitmapSize = bitmapSizeFor(block.numPages);
     const size = c.source.size;

@@ -66,6 +66,8 @@ export interface ParsedStream {
   records: StreamRecord[];
   ramBlocks: ParsedRamBlock[];
   vmdesc?: LocatedVmdesc;
+  /** the vmdesc after EOF is there but broken (QEMU's loader ignores it, so this is not thrown) */
+  vmdescProblem?: MappedRamError;
   /** where the last structure ends (end of the vmdesc, or just after EOF) */
   end: bigint;
 }
@@ -255,24 +257,30 @@ export async function parseStream(src: RandomAccessSource, opts: ReadOptions = {
 
   out.end = c.pos;
   if (opts.stopAfterRam && out.records.at(-1)?.kind !== "eof") return out;
-  // After EOF: QEMU reads one byte; 06 means a vmdesc follows.
+  // After EOF: QEMU reads one byte; 06 means a vmdesc follows. QEMU's loader has finished by then and
+  // ignores a broken vmdesc, so do we: the problem is kept in vmdescProblem, not thrown.
   if (c.remaining > 0n && (await c.peekU8(SUBJECT_STREAM)) === QEMU_VM_VMDESCRIPTION) {
     const vAt = c.pos;
-    await c.u8("vmdesc");
-    const lenAt = c.pos;
-    const len = await c.u32be("vmdesc", "length");
-    if (len > MAX_VMDESC) {
-      throw new MappedRamError("ERR_TOO_LARGE", {
-        subject: "vmdesc",
-        offset: lenAt,
-        field: "length",
-        rule: `must be at most ${hex(MAX_VMDESC)}`,
-        actual: hex(len),
-      });
+    try {
+      await c.u8("vmdesc");
+      const lenAt = c.pos;
+      const len = await c.u32be("vmdesc", "length");
+      if (len > MAX_VMDESC) {
+        throw new MappedRamError("ERR_TOO_LARGE", {
+          subject: "vmdesc",
+          offset: lenAt,
+          field: "length",
+          rule: `must be at most ${hex(MAX_VMDESC)}`,
+          actual: hex(len),
+        });
+      }
+      const json = fromLatin1(await c.take(len, "vmdesc", "json"));
+      out.vmdesc = { offset: vAt, length: len, json, value: parseVmdescJson(json, lenAt + 4n) };
+      out.end = c.pos;
+    } catch (e) {
+      if (!(e instanceof MappedRamError)) throw e;
+      out.vmdescProblem = e;
     }
-    const json = fromLatin1(await c.take(len, "vmdesc", "json"));
-    out.vmdesc = { offset: vAt, length: len, json, value: parseVmdescJson(json, lenAt + 4n) };
-    out.end = c.pos;
   }
   return out;
 }

@@ -3,7 +3,7 @@
 // write it back with the reference writers. Byte identity of the result with the input is the proof that
 // reader and writers agree on every byte.
 import { mkdir, rename, rm, stat } from "node:fs/promises";
-import { basename, dirname, join } from "node:path";
+import { dirname } from "node:path";
 import type { PageBitmap } from "./bitmap.js";
 import { hex, toSafeNumber } from "./bytes.js";
 import type { Configuration } from "./configuration.js";
@@ -24,6 +24,7 @@ import { type QemuJsonValue, toQemuJson } from "./qemu-json.js";
 import type { ParsedRamBlock } from "./ram-load.js";
 import { type ParsedStream, parseStream, type SectionRecord } from "./reader.js";
 import { FileSource, type RandomAccessSource } from "./source.js";
+import { tempPathFor } from "./temp-path.js";
 import { encodeVmState } from "./vmstate/encode.js";
 import { type DirtyPage, type SaveBlock, type SavePlan, saveMappedRam, type TailRecord } from "./writer.js";
 import { isZeroPage, type ZeroPageDetection } from "./zero-page.js";
@@ -89,6 +90,17 @@ function plainConfiguration(stream: ParsedStream): Configuration | undefined {
 
 async function parseFile(src: RandomAccessSource, offset: bigint | undefined): Promise<ParsedFile> {
   const stream = await parseStream(src, offset === undefined ? {} : { offset });
+  const ignored = stream.ramBlocks.find((b) => b.mappedRam?.ignored);
+  if (ignored) {
+    throw cannot(
+      `ramblock "${ignored.idstr}"`,
+      ignored.mappedRam?.headerOffset,
+      "blocks ignored under x-ignore-shared (QEMU 11.0 style) are not supported by the writer",
+    );
+  }
+  if (stream.vmdescProblem) {
+    throw cannot("vmdesc", stream.vmdescProblem.offset, `it is broken (${stream.vmdescProblem.message})`);
+  }
   const notes: string[] = [];
   if (stream.end !== src.size) {
     throw cannot(
@@ -357,7 +369,7 @@ export async function reencodeFile(
   const src = await FileSource.open(input);
   const dir = dirname(output);
   await mkdir(dir, { recursive: true });
-  const tmp = join(dir, `.${basename(output)}.mrc-reencode-${process.pid}.partial`);
+  const tmp = tempPathFor(output, "reencode");
   try {
     const f = await parseFile(src, opts.offset);
     // bytes before the stream (a `file:` offset's prefix, a libvirt header) are copied as they are

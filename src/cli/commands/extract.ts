@@ -3,6 +3,7 @@ import type { Command } from "commander";
 import { hex } from "../../impl/bytes.js";
 import { extractBlocks } from "../../impl/extract.js";
 import { FileSource } from "../../impl/source.js";
+import { removeMatchingOnInterrupt } from "../cleanup.js";
 import { parseSize } from "../common.js";
 import { progressFor } from "../progress.js";
 
@@ -30,6 +31,10 @@ export function registerExtract(program: Command): void {
     .action(async (file: string, f: ExtractFlags, cmd: Command) => {
       const src = await FileSource.open(file);
       const progress = progressFor(cmd, "extract");
+      // extractBlocks writes DIR/.mrc-extract-<pid>-<n>.partial, one per block
+      const forget = removeMatchingOnInterrupt(f.output, (name) =>
+        name.startsWith(`.mrc-extract-${process.pid}-`),
+      );
       try {
         const r = await extractBlocks(src, f.output, {
           ...(f.offset === undefined ? {} : { offset: f.offset }),
@@ -46,6 +51,7 @@ export function registerExtract(program: Command): void {
                 usedLength: hex(b.usedLength),
                 pagesPresent: b.pagesPresent,
               })),
+              ignored: r.ignored,
             })}\n`,
           );
         } else {
@@ -54,8 +60,14 @@ export function registerExtract(program: Command): void {
               `${b.file}: block "${b.idstr}" ${hex(b.usedLength)} bytes, ${b.pagesPresent} pages present\n`,
             );
           }
+          for (const idstr of r.ignored) {
+            process.stdout.write(
+              `block "${idstr}" not written: ignored under x-ignore-shared, its RAM is not in the file\n`,
+            );
+          }
         }
       } finally {
+        forget();
         progress.finish();
         await src.close();
       }

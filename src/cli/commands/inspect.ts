@@ -46,6 +46,10 @@ export function formatInspect(r: InspectReport): string {
     }
   }
   if (r.vmdesc) lines.push(`  ${pad(r.vmdesc.offset, 12)} VMDESC ${r.vmdesc.length} bytes of JSON`);
+  if (r.vmdescProblem)
+    lines.push(
+      `  ${pad(r.vmdescProblem.offset ?? "?", 12)} VMDESC broken (QEMU ignores it): ${r.vmdescProblem.message}`,
+    );
   lines.push("ram blocks:");
   lines.push(
     `  ${pad("name", 24)} ${pad("used_length", 12)} ${pad("header", 12)} ${pad("bitmap", 12)} ${pad("pages", 12)} present/zero`,
