@@ -96,5 +96,5 @@ async function checkImages(w: Walk): Promise<void> {
       }
     }
   }
-  for (const b of w.blocks) await scanBlockData(w, b, images.get(b.idstr));
+  for (const b of w.blocks) if (!b.ignored) await scanBlockData(w, b, images.get(b.idstr));
 }

@@ -69,6 +69,7 @@ export const FINDING_CASES = [
   { id: "ram.block.idstr.duplicate", severity: "fail", description: "a block listed twice under one MEM_SIZE", source: PARSE_BLOCKS },
   { id: "ram.block.usedLength.unaligned", severity: "fail", description: "used_length is not a multiple of the page size", source: PARSE_MAPPED },
   { id: "ram.block.usedLength.zero", severity: "nonstrict", description: "a block of used_length 0", source: PARSE_BLOCKS },
+  { id: "ram.block.ignored", severity: "info", description: "a block ignored under x-ignore-shared in QEMU 11.0's format (zero offsets, its RAM not in the file)", source: "migration/ram.c: mapped_ram_setup_ramblock (after v10.2.0)" },
   { id: "ram.block.mrAddr.missing", severity: "nonstrict", description: "x-ignore-shared is listed but the block has no mr->addr", source: "migration/ram.c: ram_save_setup" },
   // MappedRamHeader
   { id: "ram.header.version.unsupported", severity: "fail", description: "MappedRamHeader version above 1", source: PARSE_MAPPED },

@@ -189,6 +189,31 @@ async function walkBlock(w: Walk, r: StreamReader, names: Set<string>): Promise<
       actual: String(pageSize),
     });
   }
+  if (mrAddrOffset !== undefined && bitmapOffset === 0n && pagesOffset === 0n) {
+    // QEMU 11.0+ ("migration: Fix writing mapped_ram + ignore_shared snapshots"): a block whose RAM is
+    // shared memory carries a header with zero offsets and no reserved region; the stream goes on.
+    w.report("ram.block.ignored", headerOffset + 12n, {
+      subject: hsub,
+      field: "bitmap_offset, pages_offset",
+      rule: "are 0: the block is ignored under x-ignore-shared (QEMU 11.0 format), its RAM is not in the file",
+    });
+    w.blocks.push({
+      idstr,
+      usedLength,
+      recordOffset,
+      mrAddrOffset,
+      headerOffset,
+      version,
+      pageSize,
+      bitmapOffset,
+      pagesOffset,
+      numPages: expected.numPages,
+      bitmapSize: 0n,
+      resumeOffset: headerEnd,
+      ignored: true,
+    });
+    return "ok";
+  }
   if (bitmapOffset !== headerEnd) {
     w.report("ram.header.bitmapOffset.notAfterHeader", headerOffset + 12n, {
       subject: hsub,
@@ -298,7 +323,10 @@ async function findMrAddr(w: Walk, r: StreamReader, subject: string): Promise<bi
   r.seek(at);
   if (bytes === undefined) return undefined; // the header read reports the truncation
   const headerHere = u64be(bytes, 12) === at + HEADER_SIZE;
-  const headerAfterAddr = u64be(bytes, 20) === at + 8n + HEADER_SIZE;
+  // after mr->addr: a header whose bitmap follows it, or (QEMU 11.0+) an ignored block's header with
+  // bitmap_offset == pages_offset == 0
+  const headerAfterAddr =
+    u64be(bytes, 20) === at + 8n + HEADER_SIZE || (u64be(bytes, 20) === 0n && u64be(bytes, 28) === 0n);
   if (headerHere || !headerAfterAddr) {
     w.report("ram.block.mrAddr.missing", at, {
       subject,

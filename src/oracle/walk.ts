@@ -44,6 +44,8 @@ export interface ObservedBlock {
   readonly numPages: bigint;
   readonly bitmapSize: bigint;
   readonly resumeOffset: bigint;
+  /** ignored under x-ignore-shared (QEMU 11.0+ format): zero offsets, no bitmap or pages in the file */
+  readonly ignored?: true;
 }
 
 export interface Region {

@@ -784,4 +784,19 @@ export const CORRUPT_CASES: readonly CorruptCase[] = [
     make: () => ({ file: libvirtImage({ unused0: 1 }) }),
     clean: true,
   },
+  // header 8 + configuration 9 = 0x11; capabilities subsection to 0x35 (count), "x-ignore-shared" to
+  // 0x45, "mapped-ram" to 0x50; START 17 bytes to 0x61 (MEM_SIZE); record "r" 0x69, mr->addr 0x73,
+  // MappedRamHeader 0x7b: bitmap_offset at 0x87, pages_offset at 0x8f.
+  {
+    id: "ram.block.ignored",
+    what: "x-ignore-shared, block r's bitmap_offset and pages_offset zeroed (QEMU 11.0's ignored block)",
+    qemu: { skip: "QEMU 10.0.2 cannot load x-ignore-shared mapped-ram files at all" },
+    offset: 0x87n,
+    make: () => ({
+      file: buildFile({
+        blocks: [{ idstr: "r", pages: 16, image: IMAGE }],
+        capabilities: ["x-ignore-shared", "mapped-ram"],
+      }).file.patch(0x87n, [...be64(0n), ...be64(0n)]),
+    }),
+  },
 ];
