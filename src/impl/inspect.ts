@@ -1,5 +1,6 @@
 // A summary of a migration file for people and for `--json`: the structure the reader found.
 import { stat } from "node:fs/promises";
+import { allocatedIn, dataExtents } from "./allocation.js";
 import { hex } from "./bytes.js";
 import { checkDeviceSections, type DeviceWalk, decodeKnownDevice } from "./devices.js";
 import { MappedRamError } from "./errors.js";
@@ -23,6 +24,10 @@ export interface InspectBlock {
   pages: number;
   pagesPresent?: number;
   pagesZero?: number;
+  /** bytes of the page array [pages_offset, pages_offset + used_length) that hold data, not holes */
+  pagesAllocated?: string;
+  /** true for a block ignored under x-ignore-shared (QEMU 11.0 format): its RAM is not in the file */
+  ignored?: boolean;
 }
 
 export interface InspectRecord {
@@ -177,13 +182,19 @@ export async function inspectFile(path: string, opts: ReadOptions = {}): Promise
   try {
     const stream = await parseStream(src, opts);
     const report: InspectReport = { file: path, allocatedBytes: hex(st.blocks * 512n), ...summarize(stream) };
+    const extents = stream.mappedRam ? await dataExtents(path) : undefined;
     for (let i = 0; i < stream.ramBlocks.length; i++) {
       const b = stream.ramBlocks[i];
       const out = report.ramBlocks[i];
       if (!b?.mappedRam || !out) continue;
+      if (b.mappedRam.ignored) {
+        out.ignored = true;
+        continue;
+      }
       const bm = await readBlockBitmap(src, b);
       out.pagesPresent = bm.count();
       out.pagesZero = bm.numPages - out.pagesPresent;
+      if (extents) out.pagesAllocated = hex(allocatedIn(extents, b.mappedRam.pagesOffset, b.mappedRam.end));
     }
     for (let i = 0; i < stream.records.length; i++) {
       const r = stream.records[i];

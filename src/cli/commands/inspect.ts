@@ -52,11 +52,13 @@ export function formatInspect(r: InspectReport): string {
     );
   lines.push("ram blocks:");
   lines.push(
-    `  ${pad("name", 24)} ${pad("used_length", 12)} ${pad("header", 12)} ${pad("bitmap", 12)} ${pad("pages", 12)} present/zero`,
+    `  ${pad("name", 24)} ${pad("used_length", 12)} ${pad("header", 12)} ${pad("bitmap", 12)} ${pad("pages", 12)} ${pad("present/zero", 14)} allocated/apparent`,
   );
   for (const b of r.ramBlocks) {
+    const counts = b.ignored ? "ignored" : `${b.pagesPresent ?? "-"}/${b.pagesZero ?? "-"}`;
+    const alloc = b.pagesAllocated === undefined ? "-" : `${b.pagesAllocated}/${b.usedLength}`;
     lines.push(
-      `  ${pad(b.idstr, 24)} ${pad(b.usedLength, 12)} ${pad(b.headerOffset ?? "-", 12)} ${pad(b.bitmapOffset ?? "-", 12)} ${pad(b.pagesOffset ?? "-", 12)} ${b.pagesPresent ?? "-"}/${b.pagesZero ?? "-"}`,
+      `  ${pad(b.idstr, 24)} ${pad(b.usedLength, 12)} ${pad(b.headerOffset ?? "-", 12)} ${pad(b.bitmapOffset ?? "-", 12)} ${pad(b.pagesOffset ?? "-", 12)} ${pad(counts, 14)} ${alloc}`,
     );
   }
   lines.push(`end of stream ${r.end}`);

@@ -1,0 +1,60 @@
+// Which byte ranges of a file hold data (not holes): lseek(SEEK_DATA/SEEK_HOLE). Node has no lseek, so
+// the kernel is asked through python3's os.lseek; where python3 or SEEK_DATA is missing (or the
+// filesystem does not report holes), the answer is undefined and callers say "unknown".
+import { execFile } from "node:child_process";
+
+/** [start, end) data extents in file order. */
+export type DataExtents = Array<[bigint, bigint]>;
+
+const SCRIPT = `
+import os, sys
+fd = os.open(sys.argv[1], os.O_RDONLY)
+size = os.fstat(fd).st_size
+pos = 0
+out = []
+while pos < size:
+    try:
+        start = os.lseek(fd, pos, os.SEEK_DATA)
+    except OSError:
+        break
+    end = os.lseek(fd, start, os.SEEK_HOLE)
+    out.append("%d %d" % (start, end))
+    pos = end
+print("\\n".join(out))
+`;
+
+/** At most this many extents are read (a file with more is reported as unknown). */
+const MAX_EXTENTS = 1_000_000;
+
+export function dataExtents(path: string, timeoutMs = 30_000): Promise<DataExtents | undefined> {
+  return new Promise((resolve) => {
+    execFile(
+      "python3",
+      ["-c", SCRIPT, path],
+      { timeout: timeoutMs, maxBuffer: 64 * 1024 * 1024 },
+      (err, stdout) => {
+        if (err) return resolve(undefined);
+        const lines = stdout.split("\n").filter((l) => l.length > 0);
+        if (lines.length > MAX_EXTENTS) return resolve(undefined);
+        const out: DataExtents = [];
+        for (const l of lines) {
+          const [a, b] = l.split(" ");
+          if (a === undefined || b === undefined) return resolve(undefined);
+          out.push([BigInt(a), BigInt(b)]);
+        }
+        resolve(out);
+      },
+    );
+  });
+}
+
+/** Bytes of [start, end) that lie in data extents. */
+export function allocatedIn(extents: DataExtents, start: bigint, end: bigint): bigint {
+  let n = 0n;
+  for (const [a, b] of extents) {
+    if (b <= start) continue;
+    if (a >= end) break;
+    n += (b < end ? b : end) - (a > start ? a : start);
+  }
+  return n;
+}
