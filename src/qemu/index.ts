@@ -25,6 +25,7 @@ export {
   qemuOptEscape,
 } from "./cmdline.js";
 export { isQemuError, isQmpError, QemuError, type QemuErrorCode, QmpError } from "./errors.js";
+export { GdbClient } from "./gdb.js";
 export {
   type FileMigrationOptions,
   type FileMigrationResult,
@@ -78,4 +79,3 @@ export {
   type WaitForEventOptions,
 } from "./qmp.js";
 export { liveQemus, type RegisteredQemu } from "./registry.js";
-export { GdbClient } from "./gdb.js";
