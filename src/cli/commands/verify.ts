@@ -48,7 +48,10 @@ export async function runVerify(
     }
     const src = await openFileSource(file);
     opened.push(src);
-    const { findings } = await checkFile(src, flags.offset === undefined ? { ram } : { offset: flags.offset, ram });
+    const { findings } = await checkFile(
+      src,
+      flags.offset === undefined ? { ram } : { offset: flags.offset, ram },
+    );
     if (flags.json) {
       write(`${JSON.stringify(findings.map(findingToJSON), null, 2)}\n`);
     } else {
