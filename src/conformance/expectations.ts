@@ -26,7 +26,8 @@ export class ExpectationFileError extends Error {
   override readonly name = "ExpectationFileError";
 }
 
-const RESULT_ID_RE = /^[A-Za-z0-9][A-Za-z0-9.]*:[a-z]+$/;
+/** `<case id>:<role>`; capability case ids carry `-` and `+` (`caps.matrix.mapped-ram+multifd.file.none`). */
+const RESULT_ID_RE = /^[A-Za-z0-9][A-Za-z0-9.+-]*:[a-z]+$/;
 
 export function parseExpectations(text: string, source = "expectations"): ExpectationFile {
   const header: string[] = [];

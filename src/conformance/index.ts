@@ -3,6 +3,20 @@
 export { oracleCheck, patternSource } from "./adapters/oracle.js";
 export { type QemuTarget, qemuRead, qemuRun, qemuWrite } from "./adapters/qemu.js";
 export { referenceRead, referenceWrite, writerRecipe } from "./adapters/reference.js";
+export {
+  type CapsCase,
+  type CapsRunner,
+  type CapsSuiteOptions,
+  type CaseResult as CapsCaseResult,
+  capsExpectationFile,
+  capsSuite,
+  capsUnsupported,
+  DEFAULT_CONFORMANCE_SEQUENCES,
+  fixedCapsCases,
+  type Mismatch as CapsMismatch,
+  mismatchMessage,
+  qmpPoolRunner,
+} from "./caps/index.js";
 export { classify, classifyFindings } from "./classify.js";
 export { CorpusError, GoldenFiles, loadCorpus, validateCase } from "./corpus.js";
 export {
@@ -57,6 +71,7 @@ export type {
 } from "./results.js";
 export {
   type ConformanceResult,
+  type ExternalObservation,
   type ExternalSuite,
   exitCodeOf,
   type QemuUnderTest,

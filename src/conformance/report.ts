@@ -203,12 +203,13 @@ export function humanReport(outcome: RunOutcome, info: Pick<RunInfo, "qemu" | "q
       `QEMU under test: ${info.qemu.path} (${info.qemu.version})${info.qemu.extra_args.length ? ` with ${info.qemu.extra_args.join(" ")}` : ""}`,
     );
   else if (info.qemu_missing) lines.push(`QEMU under test: none (${info.qemu_missing})`);
+  const width = Math.max(14, ...impls.map((impl) => impl.length));
   for (const impl of impls) {
     const rs = outcome.results.filter((r) => r.implementation === impl);
     const count = (pred: (r: ConformanceResult) => boolean) => rs.filter(pred).length;
     const expectedFail = count((r) => r.status === "fail" && r.ok);
     lines.push(
-      `  ${impl.padEnd(14)} ${String(count((r) => r.status === "pass")).padStart(4)} pass  ${String(count((r) => r.status === "nonstrict")).padStart(3)} nonstrict  ${String(count((r) => r.status === "fail")).padStart(3)} fail (${expectedFail} expected)  ${String(count((r) => r.status === "skip")).padStart(3)} skip`,
+      `  ${impl.padEnd(width)} ${String(count((r) => r.status === "pass")).padStart(4)} pass  ${String(count((r) => r.status === "nonstrict")).padStart(3)} nonstrict  ${String(count((r) => r.status === "fail")).padStart(3)} fail (${expectedFail} expected)  ${String(count((r) => r.status === "skip")).padStart(3)} skip`,
     );
   }
   const bad = outcome.results.filter((r) => !r.ok);

@@ -47,14 +47,37 @@ export interface StaleEntry {
   file: string;
 }
 
-/** A suite that lives outside the golden corpus (e.g. the capability cases) and reports per-id verdicts. */
+/** One observation of a case of an external suite; `classify` judges it like every other. */
+export interface ExternalObservation {
+  case: string;
+  observation: Observation;
+  durationMs: number;
+}
+
+/**
+ * A suite whose cases live outside the golden corpus (the capability cases, `capsSuite` in ./caps). It
+ * runs on the QEMU under test; its results belong to implementation `<qemu name>:<suite name>`
+ * (`qemu-10.0.2:caps`), which has its own expectation file, and their ids are `<case id>:<role>`.
+ */
 export interface ExternalSuite {
+  /** `caps` */
   name: string;
+  /** every case id of this run, in report order; pure (no QEMU) */
+  caseIds(): Promise<readonly string[]>;
+  /** the suite's expectation file for a QEMU version, e.g. `<dir>/qemu-10.0-caps.txt` */
+  expectationFile(expectationsDir: string, v: QemuVersion): string;
+  /** why the cases cannot run on this QEMU (every selected case is then skipped with it), or undefined */
+  unsupported(binary: QemuBinary): string | undefined;
+  /**
+   * Runs `cases` (selected ids, in order) on the QEMU with at most `jobs` QEMU processes busy, emitting
+   * one observation per case as it is decided. Cases it throws before emitting are reported as errors.
+   */
   run(ctx: {
     qemu: QemuTarget;
-    implementation: string;
-    selected: (id: string) => boolean;
-  }): Promise<{ case: string; role: Role; status: Status; message: string; durationMs: number }[]>;
+    cases: readonly string[];
+    jobs: number;
+    emit: (o: ExternalObservation) => void;
+  }): Promise<void>;
 }
 
 export interface QemuUnderTest {
@@ -75,6 +98,7 @@ export interface RunnerOptions {
   qemuExpectations?: string;
   /** parallel tasks (QEMU processes included); default 2 */
   jobs?: number;
+  /** suites run on the QEMU under test after the corpus (the capability cases) */
   extraSuites?: readonly ExternalSuite[];
   /** called as each result is decided (progress output) */
   onResult?: (r: ConformanceResult) => void;
@@ -167,6 +191,20 @@ export async function runConformance(opts: RunnerOptions): Promise<RunOutcome> {
   if (impls.has("qemu") && qemu) {
     const file = opts.qemuExpectations ?? qemuExpectationFile(opts.expectationsDir, qemu.binary.version);
     sources.push(await loadExpectations(qemuName, file));
+  }
+  // External suites: their selected cases, and their own expectation file per QEMU version.
+  const externals: { suite: ExternalSuite; implementation: string; ids: readonly string[] }[] = [];
+  if (impls.has("qemu")) {
+    for (const suite of opts.extraSuites ?? []) {
+      const ids = (await suite.caseIds()).filter(selected);
+      if (ids.length === 0) continue;
+      const implementation = `${qemuName}:${suite.name}`;
+      externals.push({ suite, implementation, ids });
+      if (qemu) {
+        const file = suite.expectationFile(opts.expectationsDir, qemu.binary.version);
+        sources.push(await loadExpectations(implementation, file));
+      }
+    }
   }
   const expectationsOf = new Map(sources.map((s) => [s.implementation, s.expectations]));
 
@@ -316,27 +354,73 @@ export async function runConformance(opts: RunnerOptions): Promise<RunOutcome> {
         durationMs: Math.round(performance.now() - t0),
       });
     });
-    if (target && qemu && impls.has("qemu")) {
-      for (const suite of opts.extraSuites ?? []) {
-        for (const r of await suite.run({ qemu: target, implementation: qemuName, selected })) {
-          record({
-            id: `${r.case}:${r.role}`,
-            case: r.case,
-            role: r.role,
-            implementation: qemuName,
-            kind: "qemu",
-            status: r.status,
-            message: r.message,
-            durationMs: r.durationMs,
+    for (const { suite, implementation, ids } of externals) {
+      const pending = new Set(ids);
+      const recordExternal = (o: ExternalObservation) => {
+        if (!pending.delete(o.case)) return; // not selected, or already decided
+        const verdict = classify({ kind: "caps", id: o.case }, o.observation);
+        const role = o.observation.role;
+        record({
+          id: `${o.case}:${role}`,
+          case: o.case,
+          role,
+          implementation,
+          kind: "qemu",
+          status: verdict.status,
+          message: verdict.message,
+          durationMs: o.durationMs,
+        });
+      };
+      const skipAll = (why: string) => {
+        for (const id of ids) {
+          recordExternal({
+            case: id,
+            observation: { role: "caps", implementation: "qemu", skip: why },
+            durationMs: 0,
           });
         }
+      };
+      if (!qemu || !target) {
+        skipAll("missing" in opts.qemu ? opts.qemu.missing : "no QEMU");
+        continue;
+      }
+      const why = suite.unsupported(qemu.binary);
+      if (why !== undefined) {
+        skipAll(why);
+        continue;
+      }
+      try {
+        await suite.run({ qemu: target, cases: ids, jobs: opts.jobs ?? 2, emit: recordExternal });
+      } catch (e) {
+        // a harness error stops the suite: every case it did not decide is reported with it
+        const message = `${suite.name}: ${e instanceof Error ? e.message : String(e)}`;
+        for (const id of [...pending]) {
+          recordExternal({
+            case: id,
+            observation: { role: "caps", implementation: "qemu", result: { kind: "error", message } },
+            durationMs: 0,
+          });
+        }
+      }
+      for (const id of [...pending]) {
+        recordExternal({
+          case: id,
+          observation: {
+            role: "caps",
+            implementation: "qemu",
+            result: { kind: "error", message: `${suite.name}: the case gave no result` },
+          },
+          durationMs: 0,
+        });
       }
     }
   } finally {
     await work.cleanup();
   }
 
-  const order = new Map(cases.map((c, i) => [c.id, i]));
+  const order = new Map(
+    [...cases.map((c) => c.id), ...externals.flatMap((x) => x.ids)].map((id, i) => [id, i]),
+  );
   results.sort(
     (a, b) =>
       (order.get(a.case) ?? Number.MAX_SAFE_INTEGER) - (order.get(b.case) ?? Number.MAX_SAFE_INTEGER) ||
@@ -359,7 +443,7 @@ export async function runConformance(opts: RunnerOptions): Promise<RunOutcome> {
     results,
     stale,
     expectationFiles: sources,
-    cases: cases.length,
+    cases: cases.length + externals.reduce((n, x) => n + x.ids.length, 0),
     durationMs: Math.round(performance.now() - started),
   };
 }

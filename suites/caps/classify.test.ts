@@ -1,17 +1,19 @@
-// The pass/fail decision of the caps suites, without QEMU: comparison per call, expectation entries and
-// the ratchet (unexpected pass, unexpected failure, changed text and stale entries all fail).
+// The pass/fail decision of the capability cases, without QEMU: comparison per call, the verdict
+// `classify` gives a difference, and the expectation-file ratchet of expectations/qemu-10.0-caps.txt
+// (an unexpected pass, an unexpected failure, a changed message and a stale entry all fail).
 import { describe, expect, it } from "vitest";
-import type { CapsCase } from "./cases.js";
+import type { CapsCase } from "../../src/conformance/caps/cases.js";
 import {
   type CaseRun,
-  classify,
+  capsObservation,
   compareRuns,
-  isFailure,
   type Mismatch,
-  parseExpectations,
   runModelCase,
-  staleExpectations,
-} from "./classify.js";
+  withoutDir,
+} from "../../src/conformance/caps/compare.js";
+import { classify } from "../../src/conformance/classify.js";
+import { matchExpectation, parseExpectations } from "../../src/conformance/expectations.js";
+import type { Verdict } from "../../src/conformance/results.js";
 
 const c: CapsCase = {
   id: "caps.test.one",
@@ -78,32 +80,56 @@ describe("runModelCase", () => {
   });
 });
 
-describe("expectations", () => {
-  const text = "# header\n\ncaps.a # Cannot use\ncaps.b\n  # indented comment\ncaps.c # x # y\n";
-  const entries = parseExpectations(text);
+describe("verdicts", () => {
+  const verdict = (m: Mismatch | undefined): Verdict =>
+    classify(
+      { kind: "caps", id: c.id },
+      { role: "caps", implementation: "qemu", result: capsObservation(m) },
+    );
 
-  it("parses ids, optional prefixes and line numbers", () => {
-    expect(entries).toEqual([
-      { id: "caps.a", prefix: "Cannot use", line: 3 },
-      { id: "caps.b", line: 4 },
-      { id: "caps.c", prefix: "x # y", line: 6 },
+  it("agreement passes with no message; the first difference fails, QEMU's text first", () => {
+    expect(verdict(undefined)).toEqual({ status: "pass", message: "" });
+    expect(verdict(mismatch)).toEqual({
+      status: "fail",
+      message: 'step 1 (migrate): qemu "Cannot use TLS with mapped-ram", model "accepted"',
+    });
+  });
+
+  it("QEMU's temp dir is written as {dir}, so messages do not depend on the run", () => {
+    const m = withoutDir(
+      { ...mismatch, qemu: "Failed to connect to '/tmp/q1/s'", model: "/tmp/q1/s" },
+      "/tmp/q1",
+    );
+    expect(verdict(m).message).toBe(
+      `step 1 (migrate): qemu "Failed to connect to '{dir}/s'", model "{dir}/s"`,
+    );
+  });
+});
+
+describe("expectations", () => {
+  const text =
+    '# header\n\ncaps.a:caps  # step 1 (migrate): qemu "Cannot use\ncaps.b:caps\n  # indented comment\ncaps.matrix.mapped-ram+multifd.file.none:caps\n';
+  const entries = parseExpectations(text).entries;
+
+  it("parses result ids (capability ids carry - and +), optional prefixes and line numbers", () => {
+    expect([...entries.values()]).toEqual([
+      { id: "caps.a:caps", messagePrefix: 'step 1 (migrate): qemu "Cannot use', line: 3 },
+      { id: "caps.b:caps", line: 4 },
+      { id: "caps.matrix.mapped-ram+multifd.file.none:caps", line: 6 },
     ]);
   });
 
-  it("classifies every combination", () => {
-    const [a, b] = entries;
-    expect(classify(undefined, undefined)).toEqual({ kind: "pass" });
-    expect(classify(undefined, b).kind).toBe("unexpected-pass");
-    expect(classify(mismatch, undefined).kind).toBe("unexpected-failure");
-    expect(classify(mismatch, a).kind).toBe("expected-failure");
-    expect(classify(mismatch, b).kind).toBe("expected-failure");
-    expect(classify({ ...mismatch, qemu: "Other text" }, a).kind).toBe("changed-text");
-    expect(isFailure(classify(mismatch, a))).toBe(false);
-    expect(isFailure(classify(undefined, b))).toBe(true);
-    expect(isFailure(classify({ ...mismatch, qemu: "Other" }, a))).toBe(true);
-  });
-
-  it("finds entries whose case did not run", () => {
-    expect(staleExpectations(entries, new Set(["caps.a", "caps.c"])).map((e) => e.id)).toEqual(["caps.b"]);
+  it("matches every combination", () => {
+    const a = entries.get("caps.a:caps");
+    const b = entries.get("caps.b:caps");
+    const failed = 'step 1 (migrate): qemu "Cannot use TLS with mapped-ram", model "accepted"';
+    const other = 'step 1 (migrate): qemu "Other text", model "accepted"';
+    expect(matchExpectation("pass", "", undefined)).toEqual({ expected: "pass", ok: true });
+    expect(matchExpectation("pass", "", b).problem).toBe("unexpected pass");
+    expect(matchExpectation("fail", failed, undefined).problem).toBe("unexpected failure");
+    expect(matchExpectation("fail", failed, a).ok).toBe(true);
+    expect(matchExpectation("fail", failed, b).ok).toBe(true);
+    expect(matchExpectation("fail", other, a).problem).toBe("message changed");
+    expect(matchExpectation("skip", "no QEMU", a).problem).toBe("listed but skipped");
   });
 });

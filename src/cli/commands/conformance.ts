@@ -1,10 +1,12 @@
-// `mrc conformance`: run the golden corpus against the reference implementation, the oracle and a QEMU,
+// `mrc conformance`: run the golden corpus against the reference implementation, the oracle and a QEMU
+// (plus the capability cases of src/conformance/caps on that QEMU),
 // judge every result, match it against the expectation files and report (human, JSON, JUnit).
 import { writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Command } from "commander";
+import { capsSuite, DEFAULT_CONFORMANCE_SEQUENCES } from "../../conformance/caps/index.js";
 import {
   type ExpectationFile,
   formatExpectations,
@@ -34,6 +36,10 @@ export interface ConformanceFlags {
   expectationsDir?: string;
   jobs: number;
   quiet?: boolean;
+  /** fast-check capability sequences (default MRC_CAPS_SEQUENCES, else 100) */
+  capsSequences?: number;
+  /** their seed (default MRC_CAPS_SEED, else the suite's fixed seed) */
+  capsSeed?: number;
 }
 
 const IMPLEMENTATIONS: readonly ImplementationKind[] = ["reference", "oracle", "qemu"];
@@ -66,6 +72,26 @@ async function qemuUnderTest(flags: ConformanceFlags): Promise<QemuUnderTest | {
   const found = await findQemu();
   if (found === undefined) return { missing: `no ${QEMU_EXECUTABLE} on PATH (give --qemu PATH)` };
   return { binary: found, extraArgs: flags.qemuArg };
+}
+
+const parseSequences = parsePositiveInt(0, 100_000);
+const parseSeed = parsePositiveInt(0, 2 ** 31 - 1);
+
+/** A flag, else the environment variable `name`, else undefined (a bad variable is a usage error). */
+function flagOrEnv(
+  flag: number | undefined,
+  name: string,
+  parse: (text: string) => number,
+  env: NodeJS.ProcessEnv,
+): number | undefined {
+  if (flag !== undefined) return flag;
+  const text = env[name];
+  if (text === undefined || text === "") return undefined;
+  try {
+    return parse(text);
+  } catch (e) {
+    throw new UsageError(`${name}: ${e instanceof Error ? e.message : String(e)}`);
+  }
 }
 
 function defaultHeader(implementation: string): string[] {
@@ -107,8 +133,15 @@ async function rewriteExpectations(outcome: RunOutcome, write: (s: string) => vo
 export async function runConformanceCommand(
   flags: ConformanceFlags,
   write: (s: string) => void,
+  env: NodeJS.ProcessEnv = process.env,
 ): Promise<number> {
   const implementations = parseImplementations(flags.implementations);
+  const sequences = flagOrEnv(flags.capsSequences, "MRC_CAPS_SEQUENCES", parseSequences, env);
+  const seed = flagOrEnv(flags.capsSeed, "MRC_CAPS_SEED", parseSeed, env);
+  const caps = capsSuite({
+    sequences: sequences ?? DEFAULT_CONFORMANCE_SEQUENCES,
+    ...(seed === undefined ? {} : { seed }),
+  });
   const corpus = resolve(flags.corpus ?? resolve(PACKAGE_ROOT, "golden"));
   const expectationsDir = resolve(flags.expectationsDir ?? resolve(PACKAGE_ROOT, "expectations"));
   const qemu = implementations.has("qemu")
@@ -124,6 +157,7 @@ export async function runConformanceCommand(
     qemu,
     ...(flags.expectations === undefined ? {} : { qemuExpectations: resolve(flags.expectations) }),
     jobs: flags.jobs,
+    extraSuites: [caps],
     ...(flags.quiet
       ? {}
       : {
@@ -157,7 +191,9 @@ export async function runConformanceCommand(
 export function registerConformance(program: Command): void {
   program
     .command("conformance")
-    .description("run the golden corpus against the reference implementation, the oracle and a QEMU")
+    .description(
+      "run the golden corpus against the reference implementation, the oracle and a QEMU, and the capability cases",
+    )
     .option("--qemu <PATH>", `the QEMU under test (default: MRC_QEMU or ${QEMU_EXECUTABLE} on PATH)`)
     .option("--no-qemu", "do not run any QEMU")
     .option("--qemu-arg <ARG>", "append ARG to every QEMU command line (repeatable)", collect, [])
@@ -176,11 +212,22 @@ export function registerConformance(program: Command): void {
       "where reference.txt, oracle.txt and qemu-*.txt are (default: expectations/)",
     )
     .option("--jobs <N>", "tasks run in parallel, QEMU processes included", parsePositiveInt(1, 64), 2)
+    .option(
+      "--caps-sequences <N>",
+      `generated capability sequences (default: MRC_CAPS_SEQUENCES or ${DEFAULT_CONFORMANCE_SEQUENCES})`,
+      parseSequences,
+    )
+    .option(
+      "--caps-seed <N>",
+      "seed of the generated capability sequences (default: MRC_CAPS_SEED)",
+      parseSeed,
+    )
     .addHelpText(
       "after",
       "\nExit status: 0 when every result matches its expectation, 1 otherwise, 2 on usage errors.\n" +
         "Examples:\n  mrc conformance --qemu ~/qemu/build/qemu-system-x86_64 --report-json report.json\n" +
-        "  mrc conformance --cases 'writer.*' --implementations reference,oracle",
+        "  mrc conformance --cases 'writer.*' --implementations reference,oracle\n" +
+        "  mrc conformance --cases 'caps.*' --caps-sequences 1000   # the capability cases only",
     )
     .action(async (flags: ConformanceFlags, cmd: Command) => {
       // -q/--quiet is global: no per-result lines, only the summary

@@ -4,8 +4,8 @@ import { constants } from "node:fs";
 import { open, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { Environment } from "../../src/impl/caps/index.js";
-import { isQmpError, type QemuBinary, withQemu } from "../../src/qemu/index.js";
+import type { Environment } from "../../impl/caps/index.js";
+import { isQmpError, type QemuBinary, withQemu } from "../../qemu/index.js";
 
 async function oDirectWorks(dir: string): Promise<boolean> {
   const path = join(dir, `mrc-caps-odirect-${process.pid}.probe`);
@@ -20,9 +20,16 @@ async function oDirectWorks(dir: string): Promise<boolean> {
   }
 }
 
-/** Probes the host once; the answer is passed to every model session of the QEMU suite. */
-export async function probeEnvironment(binary: QemuBinary): Promise<Partial<Environment>> {
-  const { value: userfaultfd } = await withQemu({ binary, machine: "none", memory: "8M" }, async (qemu) => {
+/**
+ * Probes the host once; the answer is passed to every model session of a capability run. `extraArgs` are
+ * appended to the probing QEMU's command line, as to every other one.
+ */
+export async function probeEnvironment(
+  binary: QemuBinary,
+  extraArgs: readonly string[] = [],
+): Promise<Partial<Environment>> {
+  const options = { binary, machine: "none", memory: "8M", extraArgs };
+  const { value: userfaultfd } = await withQemu(options, async (qemu) => {
     try {
       await qemu.execute("migrate-set-capabilities", {
         capabilities: [{ capability: "background-snapshot", state: true }],

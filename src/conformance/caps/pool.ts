@@ -1,22 +1,18 @@
-// Runs caps cases on real QEMUs: a small pool of long-lived `-M none -m 8M` processes, reset over QMP
-// between cases and restarted only when the model says QMP cannot reset them (or something went wrong).
+// Runs capability cases on real QEMUs: a small pool of long-lived `-M none -m 8M` processes, reset over
+// QMP between cases and restarted only when the model says QMP cannot reset them (or something went
+// wrong). Used by `mrc conformance` (./suite.ts) and by the vitest suite suites/caps/qemu.test.ts.
 import { writeFile } from "node:fs/promises";
 import { basename, join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { setTimeout as sleep } from "node:timers/promises";
-import {
-  DEFAULT_PARAMS,
-  type Environment,
-  type Outcome,
-  type SettleStatus,
-} from "../../src/impl/caps/index.js";
+import { DEFAULT_PARAMS, type Environment, type Outcome, type SettleStatus } from "../../impl/caps/index.js";
 import {
   isQemuError,
   isQmpError,
   type MigrationInfo,
   type QemuBinary,
   QemuProcess,
-} from "../../src/qemu/index.js";
+} from "../../qemu/index.js";
 import { ALL_CAPS_OFF, type CapsCase, type Step } from "./cases.js";
 import {
   type CaseRun,
@@ -26,7 +22,8 @@ import {
   type StepResult,
   shouldStop,
   substitute,
-} from "./classify.js";
+  withoutDir,
+} from "./compare.js";
 
 /** How long an accepted migrate may take to reach the status the model predicts. */
 const SETTLE_TIMEOUT_MS = 5_000;
@@ -45,9 +42,12 @@ export interface CaseResult {
   id: string;
   model: CaseRun;
   qemu: CaseRun;
+  /** the first difference; the QEMU's temp dir written as `{dir}` */
   mismatch: Mismatch | undefined;
   /** QEMU was restarted after this case (model said so, or it died, or a mismatch) */
   restarted: boolean;
+  /** the case on QEMU and the model, reset or restart included */
+  durationMs: number;
 }
 
 export interface PoolStats {
@@ -75,7 +75,9 @@ async function lastStderrLine(qemu: QemuProcess): Promise<string> {
   const lines = tail.trimEnd().split("\n");
   const last = lines[lines.length - 1] ?? "";
   const prefix = `${basename(qemu.binary.path)}: `;
-  return last.startsWith(prefix) ? last.slice(prefix.length) : last;
+  if (last.startsWith(prefix)) return last.slice(prefix.length);
+  // a wrapper script given as the binary: QEMU still prints its own program name
+  return last.replace(/^qemu-system-[\w-]+: /, "");
 }
 
 async function settle(qemu: QemuProcess, predicted: SettleStatus | undefined): Promise<StepResult> {
@@ -184,14 +186,24 @@ export class CapsQemuPool {
   readonly #binary: QemuBinary;
   readonly #size: number;
   readonly #env: Partial<Environment>;
+  readonly #extraArgs: readonly string[];
   readonly #live = new Set<QemuProcess>();
   readonly stats: PoolStats = { cases: 0, starts: 0, startRetries: 0, resets: 0, wallMs: 0 };
 
-  /** `env`: what this host gives QEMU (see host.ts), passed to every model session */
-  constructor(binary: QemuBinary, size: number, env: Partial<Environment> = {}) {
+  /**
+   * `env`: what this host gives QEMU (see host.ts), passed to every model session; `extraArgs`: appended
+   * to every QEMU command line (`mrc conformance --qemu-arg`)
+   */
+  constructor(
+    binary: QemuBinary,
+    size: number,
+    env: Partial<Environment> = {},
+    extraArgs: readonly string[] = [],
+  ) {
     this.#binary = binary;
     this.#size = size;
     this.#env = env;
+    this.#extraArgs = extraArgs;
   }
 
   /** Starts a QEMU for `role`; a QEMU that dies before QMP is ready is retried (twice), not a case result. */
@@ -204,6 +216,7 @@ export class CapsQemuPool {
           machine: "none",
           memory: "8M",
           incoming: role === "destination",
+          extraArgs: this.#extraArgs,
           timeoutMs: 3_600_000,
           quitGraceMs: 1_000,
           commandTimeoutMs: 15_000,
@@ -239,6 +252,7 @@ export class CapsQemuPool {
           const index = next++;
           const c = cases[index];
           if (c === undefined) return;
+          const t0 = performance.now();
           let qemu = slots[c.role];
           if (qemu === undefined) {
             qemu = await this.#start(c.role);
@@ -246,7 +260,8 @@ export class CapsQemuPool {
           }
           const model = runModelCase(c, qemu.tempDir, this.#env);
           const qemuRun = await runOnQemu(qemu, c, model.outcomes);
-          const mismatch = compareRuns(c, model.run, qemuRun);
+          const found = compareRuns(c, model.run, qemuRun);
+          const mismatch = found === undefined ? undefined : withoutDir(found, qemu.tempDir);
           let restarted = mismatch !== undefined || model.session.needsRestart || qemu.exited;
           if (!restarted) {
             this.stats.resets++;
@@ -256,7 +271,14 @@ export class CapsQemuPool {
             delete slots[c.role];
             await this.#stop(qemu);
           }
-          const result: CaseResult = { id: c.id, model: model.run, qemu: qemuRun, mismatch, restarted };
+          const result: CaseResult = {
+            id: c.id,
+            model: model.run,
+            qemu: qemuRun,
+            mismatch,
+            restarted,
+            durationMs: Math.round(performance.now() - t0),
+          };
           results[index] = result;
           this.stats.cases++;
           onResult?.(result);

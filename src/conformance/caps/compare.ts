@@ -1,7 +1,8 @@
-// Pure pass/fail logic, apart from the runners: running a case on the model, comparing per-step results
-// with QEMU's, and the expectation-file ratchet (an unexpected pass, failure, changed text or a stale
-// entry all fail).
-import { type Environment, MigrationSession, type Outcome } from "../../src/impl/caps/index.js";
+// Pure comparison logic of the capability cases, apart from the QEMU runner: running a case on the model,
+// comparing per-call results with QEMU's, and turning the first difference into the observation that
+// `classify` (src/conformance/classify.ts) judges. Expectation files are the runner's business.
+import { type Environment, MigrationSession, type Outcome } from "../../impl/caps/index.js";
+import type { CapsResult } from "../results.js";
 import type { CapsCase, Step } from "./cases.js";
 
 /** What one QMP call did, in the same shape for QEMU and the model. */
@@ -105,71 +106,21 @@ export function compareRuns(c: CapsCase, model: CaseRun, qemu: CaseRun): Mismatc
   return undefined;
 }
 
-/** One entry of an expectation file: a case id, and optionally the prefix QEMU's text must start with. */
-export interface Expectation {
-  id: string;
-  prefix?: string;
-  line: number;
+/** `dir` (a QEMU's private temp dir) written back as `{dir}`, so texts do not depend on the run. */
+export function withoutDir(m: Mismatch, dir: string): Mismatch {
+  if (dir === "") return m;
+  return { ...m, model: m.model.replaceAll(dir, "{dir}"), qemu: m.qemu.replaceAll(dir, "{dir}") };
 }
 
-/** `id` or `id # prefix` per line; blank lines and lines starting with `#` are comments. */
-export function parseExpectations(text: string): Expectation[] {
-  const out: Expectation[] = [];
-  text.split("\n").forEach((raw, i) => {
-    const line = raw.trim();
-    if (line === "" || line.startsWith("#")) return;
-    const hash = line.indexOf(" #");
-    const e: Expectation = { id: (hash < 0 ? line : line.slice(0, hash)).trim(), line: i + 1 };
-    if (hash >= 0) e.prefix = line.slice(hash + 2).trim();
-    out.push(e);
-  });
-  return out;
+/**
+ * One line for a difference: `step 1 (migrate): qemu "…", model "…"`. QEMU's text comes first, so an
+ * expectation entry's message prefix can pin it.
+ */
+export function mismatchMessage(m: Mismatch): string {
+  return `step ${m.step} (${m.call}): qemu "${m.qemu}", model "${m.model}"`;
 }
 
-export type Verdict =
-  | { kind: "pass" }
-  | { kind: "expected-failure"; mismatch: Mismatch }
-  | { kind: "unexpected-failure"; mismatch: Mismatch }
-  | { kind: "unexpected-pass"; expectation: Expectation }
-  | { kind: "changed-text"; mismatch: Mismatch; expectation: Expectation };
-
-/** The one decision: a case's mismatch (if any) against its expectation entry (if any). */
-export function classify(mismatch: Mismatch | undefined, expectation: Expectation | undefined): Verdict {
-  if (mismatch === undefined)
-    return expectation === undefined ? { kind: "pass" } : { kind: "unexpected-pass", expectation };
-  if (expectation === undefined) return { kind: "unexpected-failure", mismatch };
-  if (expectation.prefix !== undefined && !mismatch.qemu.startsWith(expectation.prefix)) {
-    return { kind: "changed-text", mismatch, expectation };
-  }
-  return { kind: "expected-failure", mismatch };
-}
-
-export function isFailure(v: Verdict): boolean {
-  return v.kind !== "pass" && v.kind !== "expected-failure";
-}
-
-/** Expectation entries whose case did not run (stale ids or skipped cases): these fail the run too. */
-export function staleExpectations(
-  expectations: readonly Expectation[],
-  ran: ReadonlySet<string>,
-): Expectation[] {
-  return expectations.filter((e) => !ran.has(e.id));
-}
-
-/** One line for a report: `id: step 2 (migrate): model "…" ≠ qemu "…"`. */
-export function formatVerdict(id: string, v: Verdict): string {
-  switch (v.kind) {
-    case "pass":
-      return `${id}: pass`;
-    case "expected-failure":
-    case "unexpected-failure":
-    case "changed-text": {
-      const m = v.mismatch;
-      const what =
-        v.kind === "changed-text" ? `changed text (expected prefix "${v.expectation.prefix}")` : v.kind;
-      return `${id}: ${what} at step ${m.step} (${m.call}): model "${m.model}" / qemu "${m.qemu}"`;
-    }
-    case "unexpected-pass":
-      return `${id}: unexpected pass (listed at expectation line ${v.expectation.line})`;
-  }
+/** What `classify` judges for a capability case: no difference passes, the first difference fails. */
+export function capsObservation(mismatch: Mismatch | undefined): CapsResult {
+  return { kind: "answered", mismatches: mismatch === undefined ? [] : [mismatchMessage(mismatch)] };
 }

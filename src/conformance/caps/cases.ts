@@ -1,6 +1,6 @@
 // Conformance cases for capability/parameter/transport rules, as data: a stable id, a description, the
 // QMP calls in order. `{dir}` in a URI is the running QEMU's private temp dir.
-import { CAPABILITIES } from "../../src/impl/caps/index.js";
+import { CAPABILITIES } from "../../impl/caps/index.js";
 
 export type Step =
   | { call: "migrate-set-capabilities"; capabilities: unknown }
@@ -137,6 +137,14 @@ export function incomingMatrix(): CapsCase[] {
     }
   }
   return out;
+}
+
+/** Default seed of the generated sequences (ids embed it, so expectation entries stay valid). */
+export const DEFAULT_SEED = 20250710;
+
+/** The id of generated sequence `i` of `seed` (./sequences.ts): `caps.seq.s<seed>.<i>`. */
+export function sequenceId(seed: number, i: number): string {
+  return `caps.seq.s${seed}.${i}`;
 }
 
 /** Every capability QEMU 10.0 has, off: the first half of a reset between cases. */
