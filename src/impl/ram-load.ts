@@ -69,6 +69,16 @@ export interface RamLoadOptions {
   ignoreShared: boolean;
   /** called for every PAGE/ZERO record of an ordinary stream, in order */
   onInlinePage?: (p: InlinePage) => Promise<void> | void;
+  /** put before every error subject, e.g. "main channel " for a socket's main channel */
+  subjectPrefix?: string;
+  /** after the START section's block list (MEM_SIZE at `memSizeOffset`), before any page; awaited */
+  onBlocks?: (
+    blocks: readonly ParsedRamBlock[],
+    memSize: bigint,
+    memSizeOffset: bigint,
+  ) => Promise<void> | void;
+  /** each RAM_SAVE_FLAG_MULTIFD_FLUSH (1-based, counted across sections): a sync point; awaited */
+  onFlush?: (index: number, offset: bigint) => Promise<void> | void;
 }
 
 export interface RamPayloadSummary {
@@ -86,14 +96,21 @@ export interface RamPayloadSummary {
 export class RamLoadState {
   readonly blocks: ParsedRamBlock[] = [];
   private last: ParsedRamBlock | undefined;
+  private flushes = 0;
   constructor(readonly opts: RamLoadOptions) {}
+
+  /** An error subject, with the caller's prefix. */
+  private subject(s: string): string {
+    return `${this.opts.subjectPrefix ?? ""}${s}`;
+  }
 
   byName(name: string): ParsedRamBlock | undefined {
     return this.blocks.find((b) => b.idstr === name);
   }
 
   /** Reads one RAM section payload up to and including EOS. */
-  async parsePayload(c: Cursor, sectionName: string): Promise<RamPayloadSummary> {
+  async parsePayload(c: Cursor, section: string): Promise<RamPayloadSummary> {
+    const sectionName = this.subject(section);
     const summary: RamPayloadSummary = { multifdFlushes: [], pages: 0, zeroPages: 0, eosOffset: 0n };
     for (;;) {
       const at = c.pos;
@@ -120,16 +137,18 @@ export class RamLoadState {
         }
         summary.memSize = addr;
         await this.parseBlocks(c, addr, at);
+        await this.opts.onBlocks?.(this.blocks, addr, at);
       } else if (kind === RAM_SAVE_FLAG_EOS) {
         summary.eosOffset = at;
         return summary;
       } else if (kind === RAM_SAVE_FLAG_MULTIFD_FLUSH) {
         summary.multifdFlushes.push(at);
+        await this.opts.onFlush?.(++this.flushes, at);
       } else if (kind === RAM_SAVE_FLAG_PAGE || kind === RAM_SAVE_FLAG_ZERO) {
         const block = await this.pageBlock(c, flags, at, sectionName);
         if (addr + TARGET_PAGE_SIZE_N > block.usedLength) {
           throw new MappedRamError("ERR_INVALID_VALUE", {
-            subject: `ramblock "${block.idstr}"`,
+            subject: this.subject(`ramblock "${block.idstr}"`),
             offset: at,
             field: "address",
             rule: `page must lie inside used_length ${hex(block.usedLength)}`,
@@ -138,11 +157,11 @@ export class RamLoadState {
         }
         if (kind === RAM_SAVE_FLAG_ZERO) {
           const fillAt = c.pos;
-          const fill = await c.u8(`zero page record of "${block.idstr}"`, "fill");
+          const fill = await c.u8(this.subject(`zero page record of "${block.idstr}"`), "fill");
           if (fill !== 0) {
             // ram_load_precopy (since QEMU 8.2): a zero page must be filled with 0
             throw new MappedRamError("ERR_INVALID_VALUE", {
-              subject: `zero page record of "${block.idstr}"`,
+              subject: this.subject(`zero page record of "${block.idstr}"`),
               offset: fillAt,
               field: "fill",
               rule: `Found a zero page with value ${fill}`,
@@ -153,7 +172,11 @@ export class RamLoadState {
           summary.zeroPages++;
           await this.opts.onInlinePage?.({ block, address: addr, zeroFill: fill, offset: at });
         } else {
-          const data = await c.take(TARGET_PAGE_SIZE, `page record of "${block.idstr}"`, "data");
+          const data = await c.take(
+            TARGET_PAGE_SIZE,
+            this.subject(`page record of "${block.idstr}"`),
+            "data",
+          );
           summary.pages++;
           await this.opts.onInlinePage?.({ block, address: addr, data, offset: at });
         }
@@ -197,7 +220,7 @@ export class RamLoadState {
     const block = this.byName(name);
     if (!block) {
       throw new MappedRamError("ERR_UNKNOWN_BLOCK", {
-        subject: `ramblock "${name}"`,
+        subject: this.subject(`ramblock "${name}"`),
         offset: nameAt,
         field: "idstr",
         rule: `Unknown ramblock "${name}", cannot accept migration`,
@@ -212,9 +235,9 @@ export class RamLoadState {
     let left = total;
     while (left > 0n) {
       const recordOffset = c.pos;
-      const subject = "RAM block record";
+      const subject = this.subject("RAM block record");
       const idstr = fromLatin1(await c.countedBytes(subject, "idstr"));
-      const bsubject = `ramblock "${idstr}"`;
+      const bsubject = this.subject(`ramblock "${idstr}"`);
       if (idstr.length === 0 || this.byName(idstr)) {
         throw new MappedRamError("ERR_INVALID_VALUE", {
           subject: bsubject,

@@ -155,11 +155,8 @@ export async function parseStream(src: RandomAccessSource, opts: ReadOptions = {
       continue;
     }
     if (type === QEMU_VM_SECTION_START || type === QEMU_VM_SECTION_FULL) {
-      const sectionId = await c.u32be("section header", "section_id");
-      const idstr = fromLatin1(await c.countedBytes("section header", "idstr"));
-      const instanceId = await c.u32be(`section "${idstr}"`, "instance_id");
-      const versionId = await c.u32be(`section "${idstr}"`, "version_id");
-      const section: SectionId = { sectionId, idstr, instanceId, versionId };
+      const section = await readSectionId(c);
+      const { sectionId, idstr, versionId } = section;
       const rec: SectionRecord = {
         kind: "section",
         type: type === QEMU_VM_SECTION_START ? "start" : "full",
@@ -285,9 +282,10 @@ export async function parseStream(src: RandomAccessSource, opts: ReadOptions = {
   return out;
 }
 
-async function readFooter(c: Cursor, s: SectionId): Promise<bigint> {
+/** savevm.c: check_section_footer. Returns the footer's offset. */
+export async function readFooter(c: Cursor, s: SectionId, subjectPrefix = ""): Promise<bigint> {
   const at = c.pos;
-  const subject = `section "${s.idstr}"`;
+  const subject = `${subjectPrefix}section "${s.idstr}"`;
   const type = await c.u8(subject, "footer");
   if (type !== QEMU_VM_SECTION_FOOTER) {
     throw new MappedRamError("ERR_BAD_FOOTER", {
@@ -311,6 +309,15 @@ async function readFooter(c: Cursor, s: SectionId): Promise<bigint> {
     });
   }
   return at;
+}
+
+/** The header of a START/FULL section after its type byte: id, idstr, instance id, version id. */
+export async function readSectionId(c: Cursor, subjectPrefix = ""): Promise<SectionId> {
+  const sectionId = await c.u32be(`${subjectPrefix}section header`, "section_id");
+  const idstr = fromLatin1(await c.countedBytes(`${subjectPrefix}section header`, "idstr"));
+  const instanceId = await c.u32be(`${subjectPrefix}section "${idstr}"`, "instance_id");
+  const versionId = await c.u32be(`${subjectPrefix}section "${idstr}"`, "version_id");
+  return { sectionId, idstr, instanceId, versionId };
 }
 
 /** Convenience: open a file, parse it, close it. */

@@ -13,25 +13,15 @@ import {
   QEMU_VM_FILE_VERSION,
   QEMU_VM_FILE_VERSION_COMPAT,
   QEMU_VM_SECTION_END,
-  QEMU_VM_SECTION_FOOTER,
   QEMU_VM_SECTION_FULL,
   QEMU_VM_SECTION_PART,
   QEMU_VM_SECTION_START,
   QEMU_VM_VMDESCRIPTION,
-  RAM_SAVE_FLAG_CONTINUE,
-  RAM_SAVE_FLAG_EOS,
-  RAM_SAVE_FLAG_HOOK,
-  RAM_SAVE_FLAG_MEM_SIZE,
-  RAM_SAVE_FLAG_MULTIFD_FLUSH,
-  RAM_SAVE_FLAG_PAGE,
-  RAM_SAVE_FLAG_XBZRLE,
-  RAM_SAVE_FLAG_ZERO,
-  TARGET_PAGE_MASK_N,
-  TARGET_PAGE_SIZE,
-  TARGET_PAGE_SIZE_N,
 } from "../constants.js";
 import { devicePayloadSize } from "../devices.js";
 import { MappedRamError } from "../errors.js";
+import { type ParsedRamBlock, RamLoadState } from "../ram-load.js";
+import { readFooter, readSectionId } from "../reader.js";
 import type { SectionId } from "../sections.js";
 import { Cursor, MemorySource, type RandomAccessSource } from "../source.js";
 import {
@@ -95,198 +85,64 @@ export const MAX_MEM_SIZE = 1n << 40n;
 /** Device sections + EOF + vmdesc after RAM END are buffered; this bounds them. */
 const MAX_TAIL = MAX_VMDESC + 16 * 1024 * 1024;
 
-async function readFooter(c: Cursor, s: SectionId): Promise<void> {
-  const at = c.pos;
-  const subject = `${SUBJECT} section "${s.idstr}"`;
-  const type = await c.u8(subject, "footer");
-  if (type !== QEMU_VM_SECTION_FOOTER) {
-    throw new MappedRamError("ERR_BAD_FOOTER", {
-      subject,
-      offset: at,
-      field: "footer",
-      rule: `Missing section footer for ${s.idstr}`,
-      expected: hex(QEMU_VM_SECTION_FOOTER),
-      actual: hex(type),
-    });
-  }
-  const id = await c.u32be(subject, "footer section_id");
-  if (id !== s.sectionId) {
-    throw new MappedRamError("ERR_BAD_FOOTER", {
-      subject,
-      offset: at + 1n,
-      field: "footer section_id",
-      rule: `Mismatched section id in footer for ${s.idstr} - read ${hex(id)} expected ${hex(s.sectionId)}`,
-      expected: String(s.sectionId),
-      actual: String(id),
-    });
-  }
-}
+const PREFIX = `${SUBJECT} `;
 
-async function readSectionHeader(c: Cursor): Promise<SectionId> {
-  const sectionId = await c.u32be(`${SUBJECT} section header`, "section_id");
-  const idstr = fromLatin1(await c.countedBytes(`${SUBJECT} section header`, "idstr"));
-  const instanceId = await c.u32be(`${SUBJECT} section "${idstr}"`, "instance_id");
-  const versionId = await c.u32be(`${SUBJECT} section "${idstr}"`, "version_id");
-  return { sectionId, idstr, instanceId, versionId };
-}
-
-/** State of the RAM section across its START, PART and END payloads. */
+/** The RAM section's state (shared with the file reader), reporting to the caller's hooks. */
 class RamState {
-  blocks: StreamBlock[] = [];
-  /** mis->last_recv_block: RAM_SAVE_FLAG_CONTINUE refers to it, across sections */
-  last: StreamBlock | undefined;
+  private readonly state: RamLoadState;
+  private readonly streamBlocks = new Map<ParsedRamBlock, StreamBlock>();
   flushes = 0;
   zeroRecords = 0;
   pageRecords = 0;
 
-  constructor(
-    readonly hooks: MainChannelHooks,
-    readonly ignoreShared: boolean,
-  ) {}
-
-  async payload(c: Cursor, start: boolean): Promise<void> {
-    for (;;) {
-      const at = c.pos;
-      const word = await c.u64be(RAM_SUBJECT, "flags");
-      const flags = word & TARGET_PAGE_MASK_N;
-      const addr = word & ~TARGET_PAGE_MASK_N;
-      const kind = flags & ~RAM_SAVE_FLAG_CONTINUE;
-      if (kind === RAM_SAVE_FLAG_MEM_SIZE) {
-        if (!start || this.blocks.length > 0) {
-          throw new MappedRamError("ERR_UNEXPECTED_RECORD", {
+  constructor(hooks: MainChannelHooks, ignoreShared: boolean) {
+    this.state = new RamLoadState({
+      mappedRam: false,
+      ignoreShared,
+      subjectPrefix: PREFIX,
+      onBlocks: async (blocks, total, memSizeAt) => {
+        // the receiver keeps one bit per page: bound MEM_SIZE before anything is allocated
+        if (total === 0n || total > MAX_MEM_SIZE) {
+          throw new MappedRamError(total === 0n ? "ERR_INVALID_VALUE" : "ERR_TOO_LARGE", {
             subject: RAM_SUBJECT,
-            offset: at,
-            field: "flags",
-            rule: "RAM_SAVE_FLAG_MEM_SIZE may appear only once, in the START section",
+            offset: memSizeAt,
+            field: "MEM_SIZE",
+            rule: total === 0n ? "must not be 0" : `must be at most ${hex(MAX_MEM_SIZE)}`,
+            actual: hex(total),
           });
         }
-        await this.blockList(c, addr, at);
-      } else if (kind === RAM_SAVE_FLAG_EOS) {
-        return;
-      } else if (kind === RAM_SAVE_FLAG_MULTIFD_FLUSH) {
-        this.flushes++;
-        await this.hooks.onFlush(this.flushes, at);
-      } else if (kind === RAM_SAVE_FLAG_ZERO || kind === RAM_SAVE_FLAG_PAGE) {
-        const block = await this.pageBlock(c, flags, at);
-        if (addr + TARGET_PAGE_SIZE_N > block.usedLength) {
-          throw new MappedRamError("ERR_INVALID_VALUE", {
-            subject: `${SUBJECT} ramblock "${block.idstr}"`,
-            offset: at,
-            field: "address",
-            rule: `page must lie inside used_length ${hex(block.usedLength)} (Illegal RAM offset)`,
-            actual: hex(addr),
-          });
-        }
-        if (kind === RAM_SAVE_FLAG_ZERO) {
-          const fillAt = c.pos;
-          const fill = await c.u8(`${SUBJECT} zero page of "${block.idstr}"`, "fill");
-          if (fill !== 0) {
-            throw new MappedRamError("ERR_INVALID_VALUE", {
-              subject: `${SUBJECT} zero page of "${block.idstr}"`,
-              offset: fillAt,
-              field: "fill",
-              rule: "must be 0 (Found a zero page with value)",
-              expected: "0",
-              actual: String(fill),
-            });
-          }
-          this.zeroRecords++;
-          await this.hooks.onZeroPage(block, addr, at);
-        } else {
-          const data = await c.take(TARGET_PAGE_SIZE, `${SUBJECT} page of "${block.idstr}"`, "data");
+        for (const b of blocks) this.streamBlocks.set(b, this.streamBlock(b));
+        await hooks.onBlocks(this.blocks);
+      },
+      onFlush: async (index, at) => {
+        this.flushes = index;
+        await hooks.onFlush(index, at);
+      },
+      onInlinePage: async (p) => {
+        const block = this.streamBlocks.get(p.block) ?? this.streamBlock(p.block);
+        if (p.data) {
           this.pageRecords++;
-          await this.hooks.onPage(block, addr, data, at);
+          await hooks.onPage(block, p.address, p.data, p.offset);
+        } else {
+          this.zeroRecords++;
+          await hooks.onZeroPage(block, p.address, p.offset);
         }
-      } else {
-        const xbzrle = (flags & RAM_SAVE_FLAG_XBZRLE) !== 0n;
-        const hook = (flags & RAM_SAVE_FLAG_HOOK) !== 0n;
-        throw new MappedRamError(xbzrle || hook ? "ERR_UNDECODABLE" : "ERR_BAD_RAM_FLAGS", {
-          subject: RAM_SUBJECT,
-          offset: at,
-          field: "flags",
-          rule: xbzrle
-            ? "XBZRLE pages are not supported"
-            : hook
-              ? "RAM_SAVE_FLAG_HOOK (RDMA) is not supported"
-              : `Unknown combination of migration flags: ${hex(flags)}`,
-          actual: hex(flags),
-        });
-      }
-    }
+      },
+    });
   }
 
-  /** ram_block_from_stream */
-  private async pageBlock(c: Cursor, flags: bigint, at: bigint): Promise<StreamBlock> {
-    if ((flags & RAM_SAVE_FLAG_CONTINUE) !== 0n) {
-      if (!this.last) {
-        throw new MappedRamError("ERR_INVALID_VALUE", {
-          subject: RAM_SUBJECT,
-          offset: at,
-          field: "flags",
-          rule: "RAM_SAVE_FLAG_CONTINUE without a previous block (Ack, bad migration stream!)",
-        });
-      }
-      return this.last;
-    }
-    const nameAt = c.pos;
-    const name = fromLatin1(await c.countedBytes(RAM_SUBJECT, "idstr"));
-    const block = this.blocks.find((b) => b.idstr === name);
-    if (!block) {
-      throw new MappedRamError("ERR_UNKNOWN_BLOCK", {
-        subject: `${SUBJECT} ramblock "${name}"`,
-        offset: nameAt,
-        field: "idstr",
-        rule: `Unknown ramblock "${name}", cannot accept migration`,
-      });
-    }
-    this.last = block;
-    return block;
+  private streamBlock(b: ParsedRamBlock): StreamBlock {
+    const out: StreamBlock = { idstr: b.idstr, usedLength: b.usedLength, numPages: Number(b.numPages) };
+    if (b.mrAddr !== undefined) out.mrAddr = b.mrAddr;
+    return out;
   }
 
-  /** parse_ramblocks: block records until their used_lengths add up to MEM_SIZE. */
-  private async blockList(c: Cursor, total: bigint, memSizeAt: bigint): Promise<void> {
-    if (total === 0n || total > MAX_MEM_SIZE) {
-      throw new MappedRamError(total === 0n ? "ERR_INVALID_VALUE" : "ERR_TOO_LARGE", {
-        subject: RAM_SUBJECT,
-        offset: memSizeAt,
-        field: "MEM_SIZE",
-        rule: total === 0n ? "must not be 0" : `must be at most ${hex(MAX_MEM_SIZE)}`,
-        actual: hex(total),
-      });
-    }
-    let left = total;
-    while (left > 0n) {
-      const recordOffset = c.pos;
-      const idstr = fromLatin1(await c.countedBytes(`${SUBJECT} RAM block record`, "idstr"));
-      const subject = `${SUBJECT} ramblock "${idstr}"`;
-      if (idstr.length === 0 || this.blocks.some((b) => b.idstr === idstr)) {
-        throw new MappedRamError("ERR_INVALID_VALUE", {
-          subject,
-          offset: recordOffset,
-          field: "idstr",
-          rule: idstr.length === 0 ? "must not be empty" : "names a block that was already listed",
-        });
-      }
-      const lenAt = c.pos;
-      const usedLength = await c.u64be(subject, "used_length");
-      if (usedLength === 0n || usedLength > left || usedLength % TARGET_PAGE_SIZE_N !== 0n) {
-        throw new MappedRamError("ERR_INVALID_VALUE", {
-          subject,
-          offset: lenAt,
-          field: "used_length",
-          rule:
-            usedLength > left
-              ? `must not exceed what is left of MEM_SIZE ${hex(total)}: ${hex(left)}`
-              : "must be a positive multiple of 0x1000",
-          actual: hex(usedLength),
-        });
-      }
-      const block: StreamBlock = { idstr, usedLength, numPages: Number(usedLength / TARGET_PAGE_SIZE_N) };
-      if (this.ignoreShared) block.mrAddr = await c.u64be(subject, "mr->addr");
-      this.blocks.push(block);
-      left -= usedLength;
-    }
-    await this.hooks.onBlocks(this.blocks);
+  get blocks(): StreamBlock[] {
+    return [...this.streamBlocks.values()];
+  }
+
+  async payload(c: Cursor): Promise<void> {
+    await this.state.parsePayload(c, 'section "ram"');
   }
 }
 
@@ -364,7 +220,7 @@ export async function parseMainChannel(
       await c.take(len, `${SUBJECT} command`, "data");
       if (command === MIG_CMD_SWITCHOVER_START) switchoverStart = true;
     } else if (type === QEMU_VM_SECTION_START || type === QEMU_VM_SECTION_FULL) {
-      const section = await readSectionHeader(c);
+      const section = await readSectionId(c, PREFIX);
       if (section.idstr === "ram") {
         if (type !== QEMU_VM_SECTION_START || ramSection !== undefined || section.versionId !== 4) {
           throw new MappedRamError(
@@ -382,7 +238,7 @@ export async function parseMainChannel(
           );
         }
         ramSection = section;
-        await ram.payload(c, true);
+        await ram.payload(c);
       } else if (type === QEMU_VM_SECTION_FULL) {
         const n = devicePayloadSize(section, undefined, at);
         devices.push({
@@ -396,7 +252,7 @@ export async function parseMainChannel(
           rule: "is an iterative section other than RAM, which this receiver cannot walk",
         });
       }
-      await readFooter(c, section);
+      await readFooter(c, section, PREFIX);
     } else if (type === QEMU_VM_SECTION_PART || type === QEMU_VM_SECTION_END) {
       const idAt = c.pos;
       const sectionId = await c.u32be(`${SUBJECT} section header`, "section_id");
@@ -409,8 +265,8 @@ export async function parseMainChannel(
           actual: String(sectionId),
         });
       }
-      await ram.payload(c, false);
-      await readFooter(c, ramSection);
+      await ram.payload(c);
+      await readFooter(c, ramSection, PREFIX);
       if (type === QEMU_VM_SECTION_PART) partSections++;
       else ramEnded = true;
     } else {
@@ -445,13 +301,13 @@ export async function parseMainChannel(
       await t.take(len, `${SUBJECT} command`, "data");
       if (command === MIG_CMD_SWITCHOVER_START) switchoverStart = true;
     } else if (type === QEMU_VM_SECTION_FULL) {
-      const section = await readSectionHeader(t);
+      const section = await readSectionId(t, PREFIX);
       const n = devicePayloadSize(section, located?.value, at);
       devices.push({
         section,
         payload: (await t.take(n, `${SUBJECT} device "${section.idstr}"`, "payload")).slice(),
       });
-      await readFooter(t, section);
+      await readFooter(t, section, PREFIX);
     } else {
       throw new MappedRamError("ERR_UNEXPECTED_RECORD", {
         subject: SUBJECT,
