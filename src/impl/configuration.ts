@@ -6,6 +6,7 @@
 //   configuration/capabilities     v1: be32 caps_count, caps_count × (u8 len + QAPI name)
 //   configuration/uuid             v1: 16 raw bytes
 import { ByteWriter, fromLatin1, hex, latin1 } from "./bytes.js";
+import { CAPABILITIES } from "./caps/names.js";
 import { QEMU_VM_CONFIGURATION, QEMU_VM_SUBSECTION } from "./constants.js";
 import { MappedRamError } from "./errors.js";
 import type { Cursor } from "./source.js";
@@ -20,32 +21,8 @@ export const SUBSECTION_UUID = "configuration/uuid";
  */
 export const VALIDATED_CAPABILITIES = ["x-ignore-shared", "mapped-ram"] as const;
 
-/** Capability names a reader accepts: QEMU 10.0's plus the RFC v3 "fixed-ram" name of mapped-ram. */
-export const KNOWN_CAPABILITY_NAMES: ReadonlySet<string> = new Set([
-  "xbzrle",
-  "rdma-pin-all",
-  "auto-converge",
-  "zero-blocks",
-  "events",
-  "postcopy-ram",
-  "x-colo",
-  "release-ram",
-  "return-path",
-  "pause-before-switchover",
-  "multifd",
-  "dirty-bitmaps",
-  "postcopy-blocktime",
-  "late-block-activate",
-  "x-ignore-shared",
-  "validate-uuid",
-  "background-snapshot",
-  "zero-copy-send",
-  "postcopy-preempt",
-  "switchover-ack",
-  "dirty-limit",
-  "mapped-ram",
-  "fixed-ram",
-]);
+/** Capability names a reader accepts: QEMU 10.0's (qapi/migration.json) plus the RFC v3 "fixed-ram" name of mapped-ram. */
+export const KNOWN_CAPABILITY_NAMES: ReadonlySet<string> = new Set<string>([...CAPABILITIES, "fixed-ram"]);
 
 export interface Configuration {
   /** MachineClass->name, e.g. "none", "pc-i440fx-10.0" */
