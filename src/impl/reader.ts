@@ -96,31 +96,7 @@ export async function parseStream(src: RandomAccessSource, opts: ReadOptions = {
   const offset = start.offset;
   const footers = opts.sectionFooters ?? true;
   const c = new Cursor(src, offset);
-  const magic = await c.u32be(SUBJECT_STREAM, "magic");
-  if (magic !== QEMU_VM_FILE_MAGIC) {
-    throw new MappedRamError("ERR_BAD_MAGIC", {
-      subject: SUBJECT_STREAM,
-      offset,
-      field: "magic",
-      rule: `must be QEMU_VM_FILE_MAGIC ${hex(QEMU_VM_FILE_MAGIC)} ("QEVM")`,
-      expected: hex(QEMU_VM_FILE_MAGIC),
-      actual: hex(magic),
-    });
-  }
-  const version = await c.u32be(SUBJECT_STREAM, "version");
-  if (version !== QEMU_VM_FILE_VERSION) {
-    throw new MappedRamError("ERR_UNSUPPORTED_VERSION", {
-      subject: SUBJECT_STREAM,
-      offset: offset + 4n,
-      field: "version",
-      rule:
-        version === QEMU_VM_FILE_VERSION_COMPAT
-          ? "SaveVM v2 format is obsolete and don't work anymore"
-          : `must be QEMU_VM_FILE_VERSION ${QEMU_VM_FILE_VERSION}`,
-      expected: String(QEMU_VM_FILE_VERSION),
-      actual: String(version),
-    });
-  }
+  const version = await readStreamHeader(c, SUBJECT_STREAM);
   const out: ParsedStream = {
     offset,
     fileSize: src.size,
@@ -309,6 +285,37 @@ export async function readFooter(c: Cursor, s: SectionId, subjectPrefix = ""): P
     });
   }
   return at;
+}
+
+/** qemu_loadvm_state_header: magic "QEVM" and version 3 (2 is refused as obsolete). Returns the version. */
+export async function readStreamHeader(c: Cursor, subject: string): Promise<number> {
+  const at = c.pos;
+  const magic = await c.u32be(subject, "magic");
+  if (magic !== QEMU_VM_FILE_MAGIC) {
+    throw new MappedRamError("ERR_BAD_MAGIC", {
+      subject,
+      offset: at,
+      field: "magic",
+      rule: `must be QEMU_VM_FILE_MAGIC ${hex(QEMU_VM_FILE_MAGIC)} ("QEVM")`,
+      expected: hex(QEMU_VM_FILE_MAGIC),
+      actual: hex(magic),
+    });
+  }
+  const version = await c.u32be(subject, "version");
+  if (version !== QEMU_VM_FILE_VERSION) {
+    throw new MappedRamError("ERR_UNSUPPORTED_VERSION", {
+      subject,
+      offset: at + 4n,
+      field: "version",
+      rule:
+        version === QEMU_VM_FILE_VERSION_COMPAT
+          ? "SaveVM v2 format is obsolete and don't work anymore"
+          : `must be QEMU_VM_FILE_VERSION ${QEMU_VM_FILE_VERSION}`,
+      expected: String(QEMU_VM_FILE_VERSION),
+      actual: String(version),
+    });
+  }
+  return version;
 }
 
 /** The header of a START/FULL section after its type byte: id, idstr, instance id, version id. */

@@ -9,9 +9,6 @@ import {
   MIG_CMD_SWITCHOVER_START,
   QEMU_VM_COMMAND,
   QEMU_VM_EOF,
-  QEMU_VM_FILE_MAGIC,
-  QEMU_VM_FILE_VERSION,
-  QEMU_VM_FILE_VERSION_COMPAT,
   QEMU_VM_SECTION_END,
   QEMU_VM_SECTION_FULL,
   QEMU_VM_SECTION_PART,
@@ -21,7 +18,7 @@ import {
 import { devicePayloadSize } from "../devices.js";
 import { MappedRamError } from "../errors.js";
 import { type ParsedRamBlock, RamLoadState } from "../ram-load.js";
-import { readFooter, readSectionId } from "../reader.js";
+import { readFooter, readSectionId, readStreamHeader } from "../reader.js";
 import type { SectionId } from "../sections.js";
 import { Cursor, MemorySource, type RandomAccessSource } from "../source.js";
 import {
@@ -166,32 +163,7 @@ export async function parseMainChannel(
   hooks: MainChannelHooks,
 ): Promise<MainChannelSummary> {
   const c = new StreamCursor(reader);
-  const magicAt = c.pos;
-  const magic = await c.u32be(SUBJECT, "magic");
-  if (magic !== QEMU_VM_FILE_MAGIC) {
-    throw new MappedRamError("ERR_BAD_MAGIC", {
-      subject: SUBJECT,
-      offset: magicAt,
-      field: "magic",
-      rule: `must be QEMU_VM_FILE_MAGIC ${hex(QEMU_VM_FILE_MAGIC)} ("QEVM")`,
-      expected: hex(QEMU_VM_FILE_MAGIC),
-      actual: hex(magic),
-    });
-  }
-  const version = await c.u32be(SUBJECT, "version");
-  if (version !== QEMU_VM_FILE_VERSION) {
-    throw new MappedRamError("ERR_UNSUPPORTED_VERSION", {
-      subject: SUBJECT,
-      offset: magicAt + 4n,
-      field: "version",
-      rule:
-        version === QEMU_VM_FILE_VERSION_COMPAT
-          ? "SaveVM v2 format is obsolete and don't work anymore"
-          : `must be QEMU_VM_FILE_VERSION ${QEMU_VM_FILE_VERSION}`,
-      expected: String(QEMU_VM_FILE_VERSION),
-      actual: String(version),
-    });
-  }
+  await readStreamHeader(c, SUBJECT);
   let configuration: DecodedConfiguration | undefined;
   if ((await reader.peek(1))?.[0] === 0x07) configuration = await decodeConfiguration(c);
   const capabilities = configuration?.capabilities ?? [];
