@@ -117,6 +117,7 @@ export async function scanBlockData(w: Walk, b: ObservedBlock, image: ByteSource
       }
       if (set && k < inFile && !equalRange(fileView, imageView, from, to)) pageDiff.note(page);
     }
+    w.options.onProgress?.(b.pagesOffset + BigInt(first + count) * PAGE_SIZE, w.size);
   }
   if (stale.count > 0) {
     w.report("ram.pages.staleUnderClearBit", b.pagesOffset + BigInt(stale.first) * PAGE_SIZE, {

@@ -28,6 +28,8 @@ export interface CheckOptions {
   readonly zeroPageDetection?: ZeroPageDetection | "any";
   /** read the page array to report stale bytes under clear bits (default true) */
   readonly scanClearPages?: boolean;
+  /** called as the page scan advances: the file position reached and the file size */
+  readonly onProgress?: (done: bigint, total: bigint) => void;
 }
 
 /** A block as the file has it. `bitmapSize`/`numPages` follow QEMU's writer (4096-byte pages). */

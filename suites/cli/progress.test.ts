@@ -7,6 +7,7 @@ import type { OutputStream } from "../../src/cli/common.js";
 import { createProgress, formatBytes, formatProgressLine, progressWanted } from "../../src/cli/progress.js";
 import { extractBlocks } from "../../src/impl/extract.js";
 import { FileSource } from "../../src/impl/source.js";
+import { checkFile, openFileSource } from "../../src/oracle/index.js";
 import { PAGE, saveFile, specImage, tempDir } from "./fixtures.js";
 import { run } from "./run.js";
 
@@ -142,6 +143,23 @@ describe("onProgress of the writer and the extractor", () => {
     expect(
       calls.every(([d, t], i) => t === total && (i === 0 || d > (calls[i - 1] as [bigint, bigint])[0])),
     ).toBe(true);
+  });
+
+  it("verify reports the page scan's file position up to the end of the last page array", async () => {
+    const mig = await saveFile(dir, [{ idstr: "r", image: specImage() }]);
+    const calls: Array<[bigint, bigint]> = [];
+    const src = await openFileSource(mig);
+    try {
+      await checkFile(src, { onProgress: (d, t) => calls.push([d, t]) });
+    } finally {
+      await src.close();
+    }
+    // spec 8.1: pages 0x100000..0x900000 in a 0x9004f2-byte file, scanned 256 pages (1 MiB) at a time
+    expect(calls).toHaveLength(8);
+    expect(calls.map(([d]) => d)).toEqual(
+      Array.from({ length: 8 }, (_, i) => 0x100000n + BigInt(i + 1) * 0x100000n),
+    );
+    expect(calls.every(([, t]) => t === 0x9004f2n)).toBe(true);
   });
 
   it("--json output of save and extract is one JSON document (no progress in it)", async () => {

@@ -11,6 +11,7 @@ import {
   type RamImage,
 } from "../../oracle/index.js";
 import { collectPair, EXIT_INVALID, EXIT_OK, parseSize, UsageError } from "../common.js";
+import { type Progress, progressFor } from "../progress.js";
 
 export interface VerifyFlags {
   offset?: bigint;
@@ -32,6 +33,7 @@ export async function runVerify(
   file: string,
   flags: VerifyFlags,
   write: (s: string) => void,
+  progress?: Progress,
 ): Promise<number> {
   const names = new Set<string>();
   for (const [name] of flags.ram) {
@@ -48,10 +50,13 @@ export async function runVerify(
     }
     const src = await openFileSource(file);
     opened.push(src);
-    const { findings } = await checkFile(
-      src,
-      flags.offset === undefined ? { ram } : { offset: flags.offset, ram },
-    );
+    const onProgress = progress?.update;
+    const { findings } = await checkFile(src, {
+      ram,
+      ...(flags.offset === undefined ? {} : { offset: flags.offset }),
+      ...(onProgress ? { onProgress } : {}),
+    });
+    progress?.finish();
     if (flags.json) {
       write(`${JSON.stringify(findings.map(findingToJSON), null, 2)}\n`);
     } else {
@@ -60,6 +65,7 @@ export async function runVerify(
     }
     return isFailing(findings, flags.strict ?? false) ? EXIT_INVALID : EXIT_OK;
   } finally {
+    progress?.finish();
     for (const s of opened) await s.close();
   }
 }
@@ -89,7 +95,12 @@ export function registerVerify(program: Command): void {
       "\nExit status: 0 no fail finding (with --strict: no nonstrict either), 1 otherwise, 2 usage or I/O error." +
         "\n\nExample:\n  mrc verify vm.mig --offset 0x1000 --ram r=ram.img --strict",
     )
-    .action(async (file: string, flags: VerifyFlags) => {
-      process.exitCode = await runVerify(file, flags, (s) => process.stdout.write(s));
+    .action(async (file: string, flags: VerifyFlags, cmd: Command) => {
+      process.exitCode = await runVerify(
+        file,
+        flags,
+        (s) => process.stdout.write(s),
+        progressFor(cmd, "verify"),
+      );
     });
 }
