@@ -26,6 +26,8 @@ export interface ProgressOptions {
   clock?: () => bigint;
   /** least time between two redraws (default 100 ms); the last update always draws */
   intervalMs?: number;
+  /** what is counted: bytes (default) or results (conformance) */
+  unit?: "bytes" | "results";
 }
 
 const UNITS = ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"] as const;
@@ -52,12 +54,16 @@ export function formatProgressLine(
   elapsedNs: bigint,
   columns: number,
   colour: (s: string) => string = (s) => s,
+  unit: "bytes" | "results" = "bytes",
 ): string {
   const clamped = total > 0n && done > total ? total : done;
   const permille = total > 0n ? Number((clamped * 1000n) / total) : 0;
   const pct = `${String(Math.floor(permille / 10)).padStart(3)}%`;
   const rate = elapsedNs > 0n ? (clamped * 1_000_000_000n) / elapsedNs : 0n;
-  const tail = `${pct}  ${formatBytes(clamped)} / ${formatBytes(total)}  ${formatBytes(rate)}/s`;
+  const tail =
+    unit === "results"
+      ? `${pct}  ${clamped} / ${total} results  ${rate}/s`
+      : `${pct}  ${formatBytes(clamped)} / ${formatBytes(total)}  ${formatBytes(rate)}/s`;
   const room = columns - label.length - tail.length - 6;
   const width = Math.max(0, Math.min(40, room));
   if (width < 10) return `${label}  ${tail}`;
@@ -97,7 +103,7 @@ export function createProgress(label: string, opts: ProgressOptions = {}): Progr
       lastDraw = now;
       drawn = true;
       err.write(
-        `\r${formatProgressLine(label, done, total, now - start, err.columns || 80, style.green)}\x1b[K`,
+        `\r${formatProgressLine(label, done, total, now - start, err.columns || 80, style.green, opts.unit)}\x1b[K`,
       );
     },
     finish: () => {

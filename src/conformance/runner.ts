@@ -102,6 +102,8 @@ export interface RunnerOptions {
   extraSuites?: readonly ExternalSuite[];
   /** called as each result is decided (progress output) */
   onResult?: (r: ConformanceResult) => void;
+  /** once every task is planned: how many results the run will give */
+  onPlanned?: (total: number) => void;
 }
 
 export interface ExpectationSource {
@@ -314,6 +316,7 @@ export async function runConformance(opts: RunnerOptions): Promise<RunOutcome> {
     }
   }
 
+  opts.onPlanned?.(tasks.length + externals.reduce((n, e) => n + e.ids.length, 0));
   const results: ConformanceResult[] = [];
   const record = (r: Omit<ConformanceResult, "expected" | "ok" | "expectedMessage" | "problem">) => {
     const entry = expectationsOf.get(r.implementation)?.entries.get(r.id);

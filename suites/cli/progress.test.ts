@@ -57,6 +57,15 @@ describe("formatting", () => {
   });
 });
 
+describe("counting results (mrc conformance)", () => {
+  it("shows results done / total and results per second", () => {
+    // 11 + 25 ("  25%  5 / 20 results  5/s") + 6 leaves 58 columns: a 40-wide bar, a quarter filled
+    expect(formatProgressLine("conformance", 5n, 20n, 1_000_000_000n, 100, (s) => s, "results")).toBe(
+      `conformance  ${"█".repeat(10)}${"░".repeat(30)}   25%  5 / 20 results  5/s`,
+    );
+  });
+});
+
 describe("when a bar is drawn", () => {
   it("only when stdout and stderr are both terminals, not --quiet, not --json, not TERM=dumb", () => {
     const tty = new FakeTerminal(true);

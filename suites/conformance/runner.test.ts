@@ -33,13 +33,22 @@ async function expectationsDir(name: string, files: Record<string, string>): Pro
 
 describe("runner without QEMU", () => {
   it("runs reference and oracle over writer-made cases and matches an empty expectation list", async () => {
+    const planned: number[] = [];
+    let seen = 0;
     const outcome = await runConformance({
       corpusDir: CORPUS,
       expectationsDir: await expectationsDir("empty", {}),
       implementations: new Set(["reference", "oracle"]),
       selected: idMatcher("writer.header.*,writer.truncated.eof"),
       qemu: { missing: "not in this test" },
+      onPlanned: (n) => planned.push(n),
+      onResult: () => {
+        seen++;
+      },
     });
+    // the progress bar's total: announced once, before any result, and equal to what the run gives
+    expect(planned).toEqual([21]);
+    expect(seen).toBe(21);
     expect(outcome.cases).toBe(7);
     // reference read + write and oracle check for each case
     expect(outcome.results).toHaveLength(21);

@@ -19,6 +19,7 @@ import type { ImplementationKind } from "../../conformance/results.js";
 import { exitCodeOf, type QemuUnderTest, type RunOutcome, runConformance } from "../../conformance/runner.js";
 import { findQemu, formatVersion, probeQemu, QEMU_EXECUTABLE } from "../../qemu/index.js";
 import { parsePositiveInt, UsageError } from "../common.js";
+import { type Progress, progressFor } from "../progress.js";
 
 /** The package root (golden/ and expectations/ live there), from src/cli/commands or dist/cli/commands. */
 const PACKAGE_ROOT = fileURLToPath(new URL("../../../", import.meta.url));
@@ -134,6 +135,7 @@ export async function runConformanceCommand(
   flags: ConformanceFlags,
   write: (s: string) => void,
   env: NodeJS.ProcessEnv = process.env,
+  progress?: Progress,
 ): Promise<number> {
   const implementations = parseImplementations(flags.implementations);
   const sequences = flagOrEnv(flags.capsSequences, "MRC_CAPS_SEQUENCES", parseSequences, env);
@@ -149,6 +151,8 @@ export async function runConformanceCommand(
     : { missing: "qemu not among --implementations" };
   if (flags.qemuArg.length > 0 && !("binary" in qemu))
     throw new UsageError("--qemu-arg needs a QEMU under test");
+  let planned = 0n;
+  let done = 0n;
   const outcome = await runConformance({
     corpusDir: corpus,
     expectationsDir,
@@ -158,14 +162,19 @@ export async function runConformanceCommand(
     ...(flags.expectations === undefined ? {} : { qemuExpectations: resolve(flags.expectations) }),
     jobs: flags.jobs,
     extraSuites: [caps],
-    ...(flags.quiet
-      ? {}
-      : {
-          onResult: (r) => {
-            if (!r.ok) write(`${r.implementation} ${r.id}: ${r.status}${r.message ? ` ${r.message}` : ""}\n`);
-          },
-        }),
+    onPlanned: (n) => {
+      planned = BigInt(n);
+    },
+    onResult: (r) => {
+      done++;
+      if (!flags.quiet && !r.ok) {
+        progress?.finish();
+        write(`${r.implementation} ${r.id}: ${r.status}${r.message ? ` ${r.message}` : ""}\n`);
+      }
+      progress?.update(done, planned);
+    },
   });
+  progress?.finish();
   if (flags.updateExpectations) await rewriteExpectations(outcome, write);
   const info = await runInfo(outcome, {
     version: "0.1.0",
@@ -233,6 +242,16 @@ export function registerConformance(program: Command): void {
       // -q/--quiet is global: no per-result lines, only the summary
       const quiet = cmd.optsWithGlobals<{ quiet?: boolean }>().quiet === true;
       // UsageError, a broken corpus or expectation file: thrown, and main() exits 2
-      process.exitCode = await runConformanceCommand({ ...flags, quiet }, (s) => process.stdout.write(s));
+      const progress = progressFor(cmd, "conformance", { unit: "results" });
+      try {
+        process.exitCode = await runConformanceCommand(
+          { ...flags, quiet },
+          (s) => process.stdout.write(s),
+          process.env,
+          progress,
+        );
+      } finally {
+        progress.finish();
+      }
     });
 }
