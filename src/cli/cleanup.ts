@@ -1,9 +1,10 @@
 // What an interrupted `mrc` leaves behind: nothing. Commands register their temp outputs here while they
 // write them; on SIGINT or SIGTERM every registered cleanup runs, every QEMU this process started is killed
-// (process group) with its private temp dir removed, and mrc exits 130 or 143 (128 + the signal number,
-// as a shell reports a process killed by it).
+// (process group) with its private temp dir removed, the temp dirs made with tmp-promise are removed at
+// exit, and mrc exits 130 or 143 (128 + the signal number, as a shell reports a process killed by it).
 import { readdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
+import { setGracefulCleanup } from "tmp-promise";
 import { liveQemus } from "../qemu/index.js";
 
 /** A synchronous cleanup: it runs inside a signal handler, right before the process exits. */
@@ -77,6 +78,9 @@ export function pendingCleanups(): number {
 export function installSignalCleanup(
   exit: (code: number) => void = (code) => process.exit(code),
 ): () => void {
+  // temp dirs made with tmp-promise (QEMU work dirs, RAM images of conformance runs) are removed at exit,
+  // also when exit comes from a signal handler below
+  setGracefulCleanup();
   const handlers = (Object.keys(SIGNAL_EXIT_CODES) as Array<keyof typeof SIGNAL_EXIT_CODES>).map((signal) => {
     const handler = () => {
       runCleanups();

@@ -1,10 +1,10 @@
 // Shared CLI plumbing: exit codes, one-line errors, option parsers.
 import { rename, rm, writeFile } from "node:fs/promises";
-import { basename, dirname, join } from "node:path";
 import { InvalidArgumentError } from "commander";
 import { hex } from "../impl/bytes.js";
 import { qemuStrtosz, STRERROR } from "../impl/caps/strtosz.js";
 import { isMappedRamError } from "../impl/errors.js";
+import { tempPathFor } from "../impl/temp-path.js";
 
 /** 0 success, 1 the input is not valid, 2 usage or I/O error. */
 export const EXIT_OK = 0;
@@ -53,7 +53,10 @@ export function formatError(e: unknown): string {
   if (e instanceof UsageError) return `mrc: usage: ${e.message}`;
   const err = e as NodeJS.ErrnoException;
   if (err && typeof err.code === "string" && typeof err.message === "string") {
-    return `mrc: ${err.code}: ${err.message}`;
+    // Node's messages often start with the code already ("ENOENT: no such file or directory, ...")
+    return err.message.startsWith(`${err.code}:`)
+      ? `mrc: ${err.message}`
+      : `mrc: ${err.code}: ${err.message}`;
   }
   return `mrc: ${e instanceof Error ? e.message : String(e)}`;
 }
@@ -105,7 +108,7 @@ export function styleFor(stream: OutputStream, env: Env = process.env): Style {
 
 /** Writes `text` to `path` through a temp name in the same directory, renamed only on success. */
 export async function writeFileAtomic(path: string, text: string): Promise<void> {
-  const tmp = join(dirname(path), `.${basename(path)}.mrc-${process.pid}.tmp`);
+  const tmp = tempPathFor(path, "write");
   try {
     await writeFile(tmp, text);
     await rename(tmp, path);

@@ -2,6 +2,7 @@
 // `mrc`: the mapped-ram conformance command line.
 import type { EventEmitter } from "node:events";
 import { Command, CommanderError } from "commander";
+import { installSignalCleanup } from "./cleanup.js";
 import { commands } from "./commands/index.js";
 import { EXIT_USAGE, exitCodeFor, formatError } from "./common.js";
 
@@ -104,6 +105,8 @@ if (invoked.endsWith("/main.js") || invoked.endsWith("/mrc") || invoked.endsWith
       throw e;
     });
   }
+  // SIGINT/SIGTERM: remove the temp outputs of the running command, stop its QEMUs, exit 130/143
+  installSignalCleanup();
   main(process.argv.slice(2)).then(
     (code) => {
       process.exitCode = code;

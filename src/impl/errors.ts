@@ -62,16 +62,19 @@ export class MappedRamError extends Error {
   readonly bytesAvailable: bigint | undefined;
 
   constructor(code: MappedRamErrorCode, init: MappedRamErrorInit) {
+    const subject = printable(init.subject);
+    const fieldName = printable(init.field);
+    const actual = printable(init.actual);
     const at = init.offset === undefined ? "" : ` at offset ${hex(init.offset)}`;
-    const field = init.field === undefined ? "" : `${init.field} `;
-    const received = init.actual === undefined ? "" : `. Received ${init.actual}`;
-    super(`cannot decode ${init.subject}${at}: ${field}${init.rule}${received}`, { cause: init.cause });
+    const field = fieldName === undefined ? "" : `${fieldName} `;
+    const received = actual === undefined ? "" : `. Received ${actual}`;
+    super(`cannot decode ${subject}${at}: ${field}${printable(init.rule)}${received}`, { cause: init.cause });
     this.code = code;
-    this.subject = init.subject;
+    this.subject = subject;
     this.offset = init.offset;
-    this.field = init.field;
-    this.expected = init.expected;
-    this.actual = init.actual;
+    this.field = fieldName;
+    this.expected = printable(init.expected);
+    this.actual = actual;
     this.bytesRequested = init.bytesRequested;
     this.bytesAvailable = init.bytesAvailable;
   }
@@ -87,6 +90,20 @@ export class MappedRamError extends Error {
       actual: this.actual,
     };
   }
+}
+
+/**
+ * Names in messages come from the file (idstrs, subsection names, capability names) and may hold any byte:
+ * control characters are written as \xNN, so a message stays one printable line.
+ */
+function printable<T extends string | undefined>(s: T): T {
+  if (s === undefined) return s;
+  let out = "";
+  for (const ch of s as string) {
+    const c = ch.charCodeAt(0);
+    out += c < 0x20 || (c >= 0x7f && c <= 0x9f) ? `\\x${c.toString(16).padStart(2, "0")}` : ch;
+  }
+  return out as T;
 }
 
 export function truncated(

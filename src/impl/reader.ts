@@ -151,6 +151,17 @@ export async function parseStream(src: RandomAccessSource, opts: ReadOptions = {
             actual: String(versionId),
           });
         }
+        if (section.instanceId !== 0) {
+          // ram_mig_init registers "ram" with instance 0: find_se fails for any other
+          throw new MappedRamError("ERR_INVALID_VALUE", {
+            subject: 'section "ram"',
+            offset: at,
+            field: "instance_id",
+            rule: `must be 0 (Unknown savevm section or instance 'ram' ${section.instanceId})`,
+            expected: "0",
+            actual: String(section.instanceId),
+          });
+        }
         if (live.has(sectionId) || out.ramBlocks.length > 0) {
           throw new MappedRamError("ERR_UNEXPECTED_RECORD", {
             subject: 'section "ram"',

@@ -149,16 +149,27 @@ export interface FindingDetail {
 }
 
 export function makeFinding(id: FindingId, offset: bigint, d: FindingDetail): Finding {
-  const received = d.actual === undefined ? "" : `. Received ${d.actual}`;
+  const actual = d.actual === undefined ? undefined : printable(d.actual);
+  const received = actual === undefined ? "" : `. Received ${actual}`;
   return {
     id,
     severity: findingCase(id).severity,
     offset,
     field: d.field,
     ...(d.expected === undefined ? {} : { expected: d.expected }),
-    ...(d.actual === undefined ? {} : { actual: d.actual }),
-    message: `${d.subject}: ${d.field} ${d.rule}${received}`,
+    ...(actual === undefined ? {} : { actual }),
+    message: printable(`${d.subject}: ${d.field} ${d.rule}${received}`),
   };
+}
+
+/** Text from the file may hold any byte: control characters become \xNN, so a finding stays one line. */
+function printable(s: string): string {
+  let out = "";
+  for (const ch of s) {
+    const c = ch.charCodeAt(0);
+    out += c < 0x20 || (c >= 0x7f && c <= 0x9f) ? `\\x${c.toString(16).padStart(2, "0")}` : ch;
+  }
+  return out;
 }
 
 /** Findings in file order (stable for equal offsets). */

@@ -170,6 +170,12 @@ async function walkSubsections(w: Walk, r: StreamReader): Promise<Step> {
         const cap = await r.counted();
         if (cap === undefined) return w.truncated(at, 1n, subject, `capabilities[${i}]`);
         caps.push({ name: cap, offset: at });
+        if (!(CAPABILITIES as readonly string[]).includes(cap)) {
+          // get_capability: "Received unknown capability %s" ends the load here; reading on would take
+          // caps_count (up to the file size) garbage entries as capabilities, one finding each
+          checkCapabilities(w, caps, capsExpectedAt);
+          return "stop";
+        }
       }
     }
   }

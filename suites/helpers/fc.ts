@@ -8,12 +8,22 @@ export const FC_SEED = envSeed !== undefined && /^-?\d+$/.test(envSeed) ? Number
 
 let printed = false;
 
-/** Parameters for fc.assert: seed, number of runs (scaled by FC_RUNS), and the failure printout. */
-export function fcParams<T>(numRuns: number): fc.Parameters<T> {
+/**
+ * Parameters for fc.assert: seed, number of runs (scaled by FC_RUNS), and the failure printout. With
+ * `timeLimitMs` the run also stops (without failing) when that much time has gone by: CI stays bounded on
+ * slow machines.
+ */
+export function fcParams<T>(numRuns: number, timeLimitMs?: number): fc.Parameters<T> {
   if (!printed) {
     printed = true;
     console.log(`fast-check seed ${FC_SEED} (replay with FC_SEED=${FC_SEED})`);
   }
   const scale = Number(process.env.FC_RUNS ?? "1");
-  return { seed: FC_SEED, numRuns: Math.max(1, Math.round(numRuns * (Number.isFinite(scale) ? scale : 1))) };
+  return {
+    seed: FC_SEED,
+    numRuns: Math.max(1, Math.round(numRuns * (Number.isFinite(scale) ? scale : 1))),
+    ...(timeLimitMs === undefined
+      ? {}
+      : { interruptAfterTimeLimit: timeLimitMs, markInterruptAsFailure: false }),
+  };
 }

@@ -1,8 +1,12 @@
 // `mrc receive`: act as a QEMU 10.0.2 destination of a multifd migration over a socket (packets mode) and
 // write the RAM it receives: one file per block (like `mrc extract`), or the equivalent mapped-ram file.
+import { dirname } from "node:path";
 import type { Command } from "commander";
 import { hex } from "../../impl/bytes.js";
+import { receiveOutput } from "../../impl/multifd/received-ram.js";
 import { receiveMigration } from "../../impl/multifd/receiver.js";
+import { isTempNameOf } from "../../impl/temp-path.js";
+import { removeMatchingOnInterrupt } from "../cleanup.js";
 import { parsePositiveInt } from "../common.js";
 import { parseUuid } from "./send.js";
 
@@ -53,6 +57,11 @@ export function registerReceive(program: Command): void {
         "  mrc receive --listen tcp:127.0.0.1:0 --multifd-channels 4 -o ram/",
     )
     .action(async (f: ReceiveFlags) => {
+      // the block files (or the mapped-ram file and its scratch images) are temp names until the end
+      const out = receiveOutput(f.output);
+      const forget = removeMatchingOnInterrupt(out.kind === "blocks" ? out.dir : dirname(out.file), (name) =>
+        isTempNameOf(name),
+      );
       const r = await receiveMigration({
         listen: f.listen,
         multifdChannels: f.multifdChannels,
@@ -66,7 +75,7 @@ export function registerReceive(program: Command): void {
             f.json ? `${JSON.stringify({ listening: address })}\n` : `listening on ${address}\n`,
           );
         },
-      });
+      }).finally(forget);
       if (f.json) {
         process.stdout.write(`${JSON.stringify(r, (_, v) => (typeof v === "bigint" ? hex(v) : v))}\n`);
         return;

@@ -3,6 +3,8 @@
 import type { Command } from "commander";
 import { hex } from "../../impl/bytes.js";
 import { type ReencodeResult, reencodeFile } from "../../impl/reencode.js";
+import { tempPathFor } from "../../impl/temp-path.js";
+import { removeOnInterrupt } from "../cleanup.js";
 import { EXIT_INVALID, parseSize } from "../common.js";
 
 interface ReencodeFlags {
@@ -72,11 +74,12 @@ export function registerReencode(program: Command): void {
       ].join("\n"),
     )
     .action(async (file: string, f: ReencodeFlags) => {
+      const forget = removeOnInterrupt(tempPathFor(f.output, "reencode"));
       const r = await reencodeFile(file, f.output, {
         ...(f.offset === undefined ? {} : { offset: f.offset }),
         force: f.force ?? false,
         check: f.check,
-      });
+      }).finally(forget);
       process.stdout.write(f.json ? `${JSON.stringify(toJson(r))}\n` : formatText(r));
       if (r.identical === false) process.exitCode = EXIT_INVALID;
     });

@@ -1,11 +1,12 @@
 // `mrc save`: the bytes QEMU 10.0.2 writes for `migrate file:OUT[,offset=N]` of a stopped VM.
 import { open, rename, rm, stat } from "node:fs/promises";
-import { basename, dirname, join } from "node:path";
 import { type Command, Option } from "commander";
 import { hex } from "../../impl/bytes.js";
 import { MappedRamError } from "../../impl/errors.js";
 import { writeMigrationFile } from "../../impl/save.js";
+import { tempPathFor } from "../../impl/temp-path.js";
 import { ZERO_PAGE_DETECTION_MODES, type ZeroPageDetection } from "../../impl/zero-page.js";
+import { removeOnInterrupt } from "../cleanup.js";
 import { collectPair, parsePositiveInt, parseSize } from "../common.js";
 import { type Progress, progressFor } from "../progress.js";
 
@@ -54,7 +55,8 @@ export async function runSave(f: SaveFlags, progress?: Progress): Promise<number
       rule: "already exists (use --force to replace it)",
     });
   }
-  const tmp = join(dirname(target), `.${basename(target)}.mrc-${process.pid}.tmp`);
+  const tmp = tempPathFor(target, "save");
+  const forget = removeOnInterrupt(tmp);
   try {
     if (existing && f.offset > 0n) await copyPrefix(target, tmp, f.offset);
     const result = await writeMigrationFile({
@@ -99,6 +101,8 @@ export async function runSave(f: SaveFlags, progress?: Progress): Promise<number
     progress?.finish();
     await rm(tmp, { force: true });
     throw e;
+  } finally {
+    forget();
   }
 }
 

@@ -4,7 +4,7 @@
 // Outputs are temp names in the target directory, renamed only on success (like `mrc extract`); with a
 // `.mig` target the blocks are scratch files turned into the equivalent mapped-ram file by saveMappedRam.
 import { access, mkdir, rename, rm } from "node:fs/promises";
-import { basename, dirname, join } from "node:path";
+import { dirname, join } from "node:path";
 import { PageBitmap } from "../bitmap.js";
 import { hex } from "../bytes.js";
 import { type Configuration, listedCapabilities } from "../configuration.js";
@@ -15,6 +15,7 @@ import { type DeviceSection, vmdescJson } from "../machine.js";
 import { ioError, OutputFile } from "../output.js";
 import type { QemuJsonValue } from "../qemu-json.js";
 import { FileSource } from "../source.js";
+import { tempPathFor } from "../temp-path.js";
 import { type SavePlan, saveMappedRam } from "../writer.js";
 import { deviceDesc, type MainChannelSummary, type StreamBlock } from "./precopy-parse.js";
 
@@ -99,9 +100,9 @@ export class ReceivedRam {
         }
         finals.set(final, b.idstr);
         if (!this.#force && (await exists(final))) throw alreadyExists(final);
-        tmp = `${final}.partial-${process.pid}`;
+        tmp = join(out.dir, `.mrc-receive-${i}-${process.pid}.partial`);
       } else {
-        tmp = join(dirname(out.file), `.${basename(out.file)}.mrc-${process.pid}.${i}.ram`);
+        tmp = tempPathFor(out.file, `receive-${i}`);
       }
       const file = await OutputFile.create(tmp, 0n).catch((e: unknown) => {
         throw e instanceof MappedRamError ? e : ioError(tmp, undefined, e);
@@ -171,7 +172,7 @@ export class ReceivedRam {
       this.#committed = true;
       return { blocks };
     }
-    const tmp = join(dirname(out.file), `.${basename(out.file)}.mrc-${process.pid}.tmp`);
+    const tmp = tempPathFor(out.file, "receive");
     const sources: FileSource[] = [];
     try {
       for (const f of this.#files.values()) sources.push(await FileSource.open(f.tmp));
@@ -204,7 +205,7 @@ export class ReceivedRam {
     }
     if (this.#output.kind === "mapped-ram") {
       const out = this.#output.file;
-      await rm(join(dirname(out), `.${basename(out)}.mrc-${process.pid}.tmp`), { force: true });
+      await rm(tempPathFor(out, "receive"), { force: true });
     }
     this.#files.clear();
   }
