@@ -81,6 +81,15 @@ export async function walkDevice(w: Walk, r: StreamReader, h: DeviceHeader): Pro
     plan = { fieldsSize: known.payload, subsections: [] };
     trusted = true;
   } else {
+    if (entry === undefined && w.vmdesc !== undefined) {
+      // QEMU describes every section it writes in the vmdesc: one it does not list was not written by
+      // this QEMU, and a loader without such a handler refuses it (find_se: Unknown savevm section)
+      w.report("device.notInVmdesc", h.offset, {
+        subject: `device section ${quote(h.idstr)} instance ${h.instanceId}`,
+        field: "idstr",
+        rule: "must be described by the file's vmdesc, as every section QEMU writes is",
+      });
+    }
     const why =
       entry === undefined ? "the vmdesc does not describe it" : "its vmdesc has fields of variable size";
     return cannotWalk(w, h.offset, h.idstr, why);

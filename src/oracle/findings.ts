@@ -93,6 +93,7 @@ export const FINDING_CASES = [
   { id: "ram.image.bitmapMismatch", severity: "fail", description: "the bitmap is not the one a save of the image gives", source: "migration/ram.c: save_zero_page" },
   { id: "ram.image.pageMismatch", severity: "fail", description: "a page under a set bit differs from the image", source: READ_MAPPED },
   // devices
+  { id: "device.notInVmdesc", severity: "fail", description: "a device section the file's own vmdesc does not describe (QEMU lists every section it writes)", source: "migration/savevm.c: qemu_loadvm_section_start_full (find_se)" },
   { id: "device.cannotWalk", severity: "info", description: "a device section the oracle cannot decode; the rest of the stream is not checked", source: "migration/vmstate.c: vmstate_load_state" },
   { id: "device.version.unsupported", severity: "fail", description: "a device section version above the one QEMU 10.0.2 knows", source: "migration/savevm.c: qemu_loadvm_section_start_full" },
   { id: "device.globalstate.runstate", severity: "fail", description: "globalstate carries no valid RunState name", source: "migration/global_state.c: global_state_post_load" },

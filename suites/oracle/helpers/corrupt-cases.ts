@@ -620,11 +620,18 @@ export const CORRUPT_CASES: readonly CorruptCase[] = [
   // devices
   {
     id: "device.cannotWalk",
-    what: "a device the vmdesc does not describe",
+    what: "a device the oracle does not know, in a file without a vmdesc",
     qemu: { skip: "info: the oracle did not check it (QEMU rejects the unknown device)" },
     offset: 0x110036n,
-    make: patched(0x110036n + 6n, str("tim3r")),
+    make: () => ({ file: small({ vmdesc: false }).patch(0x110036n + 6n, str("tim3r")) }),
     clean: true,
+  },
+  {
+    id: "device.notInVmdesc",
+    what: "a device section the file's vmdesc does not describe (timer renamed tim3r)",
+    qemu: "rejects",
+    offset: 0x110036n,
+    make: patched(0x110036n + 6n, str("tim3r")),
   },
   {
     id: "device.version.unsupported",
