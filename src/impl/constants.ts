@@ -1,5 +1,5 @@
 // migration/savevm.h, migration/ram.h, migration/ram.c, migration/multifd.h: the numbers of the format.
-// The oracle (src/oracle) keeps its own copy on purpose: a wrong constant here is caught there.
+// The independent oracle keeps its own copy on purpose: a wrong constant here is caught there.
 
 /** "QEVM" */
 export const QEMU_VM_FILE_MAGIC = 0x5145564d;

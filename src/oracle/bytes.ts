@@ -1,4 +1,4 @@
-// Byte helpers of the oracle (its own copy: the oracle imports nothing from src/impl).
+// Byte helpers of the oracle (its own copy: the oracle imports nothing from the reference implementation).
 // Every multi-byte read names its byte order; the one DataView factory lives here.
 
 /** A DataView over exactly the bytes of `u8` (never the whole underlying buffer). */

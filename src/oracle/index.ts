@@ -1,5 +1,5 @@
 // The oracle: an independent judge of QEMU 10.0.2 mapped-ram migration files. It imports nothing
-// from src/impl (and src/impl nothing from here), so a bug in one is caught by the other.
+// from the reference implementation (and it nothing from here), so a bug in one is caught by the other.
 export { type BitmapOptions, expectedBitmap, expectedBitmapOf, type ZeroPageDetection } from "./bitmap.js";
 export { type CheckReport, checkFile, checkPath } from "./check.js";
 export {

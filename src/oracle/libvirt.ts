@@ -1,5 +1,5 @@
 // libvirt src/qemu/qemu_saveimage.h: virQEMUSaveHeader in front of a `virsh save` image. The oracle's own
-// reading of it (independent of src/impl): 16-byte magic, then version, data_len, was_running, format,
+// reading of it (independent of the reference implementation): 16-byte magic, then version, data_len, was_running, format,
 // cookieOffset and 14 unused words, all u32 in the saving host's order (byte-swapped when version > 2).
 // The QEMU stream starts at 92 + data_len; data holds the domain XML + NUL, the cookie + NUL, padding.
 import { hex, latin1, viewOf } from "./bytes.js";

@@ -4,7 +4,7 @@ import { toSafeNumber } from "./bytes.js";
 
 /**
  * What the oracle reads: a file, an in-memory buffer, or anything else with a size and positional
- * reads. (src/impl's sources have the same shape, so they can be passed in as they are.)
+ * reads. (the reference implementation's sources have the same shape, so they can be passed in as they are.)
  */
 export interface ByteSource {
   /** total size in bytes */
