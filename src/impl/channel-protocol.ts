@@ -1,29 +1,69 @@
-// Messages between the migration flow and a multifd file channel running on a worker thread
-// (migration/multifd.c: multifd_send_thread; file.c: file_write_ramblock_iov).
-import type { ZeroPageDetection } from "./zero-page.js";
+// Shared memory between the migration flow and a file channel on a worker thread
+// (migration/multifd.c: multifd_send / multifd_send_thread; file.c: file_write_ramblock_iov).
+// Each channel owns SLOTS_PER_CHANNEL page slots; a slot holds one batch of up to
+// MULTIFD_PAGES_PER_PACKET pages and its control words. The flow fills a free slot and rings the
+// doorbell; the channel writes it and marks it done. No message is sent per batch and no buffer is
+// allocated or transferred per batch, so memory stays fixed whatever the RAM size.
+import { MULTIFD_PAGES_PER_PACKET, TARGET_PAGE_SIZE } from "./constants.js";
+
+/** Two slots: the flow fills one while the channel writes the other. */
+export const SLOTS_PER_CHANNEL = 2;
+export const SLOT_PAGES = MULTIFD_PAGES_PER_PACKET;
+export const SLOT_BYTES = SLOT_PAGES * TARGET_PAGE_SIZE;
+/** Bytes of error text a channel can report for a slot. */
+export const SLOT_ERROR_BYTES = 1024;
+
+/** Control words (Int32) before the slots. */
+export const CTL_CLOSE = 0;
+/** Incremented by the flow after every change the channel must see (a queued slot, close). */
+export const CTL_DOORBELL = 1;
+const CTL_HEADER = 4;
+
+/** Control words of one slot, relative to slotBase(slot). */
+export const SLOT_STATE = 0;
+export const SLOT_NPAGES = 1;
+/** 1: the channel detects zero pages (multifd_send_zero_page_detect); 0: every page is normal */
+export const SLOT_DETECT_ZERO = 2;
+/** the block, as registered with a "block" message */
+export const SLOT_BLOCK = 3;
+/** pages_offset as two unsigned 32-bit halves (a safe integer) */
+export const SLOT_OFFSET_LO = 4;
+export const SLOT_OFFSET_HI = 5;
+/** results, set by the channel: pages written, positional writes */
+export const SLOT_PAGES_WRITTEN = 6;
+export const SLOT_WRITES = 7;
+/** length of the error text (UTF-8: `code\nposition\nmessage`, code empty when the error has none) when FAILED */
+export const SLOT_ERROR_LENGTH = 8;
+/** page indexes within the block, ascending */
+export const SLOT_PAGE_LIST = 16;
+const SLOT_WORDS = SLOT_PAGE_LIST + SLOT_PAGES;
+
+export const STATE_FREE = 0;
+export const STATE_QUEUED = 1;
+export const STATE_DONE = 2;
+export const STATE_FAILED = 3;
+
+export function slotBase(slot: number): number {
+  return CTL_HEADER + slot * SLOT_WORDS;
+}
+
+export const CONTROL_BYTES = (CTL_HEADER + SLOTS_PER_CHANNEL * SLOT_WORDS) * Int32Array.BYTES_PER_ELEMENT;
 
 export interface ChannelInit {
   /** the output path; the channel opens its own O_WRONLY descriptor, as file_send_channel_create does */
   path: string;
   channel: number;
+  /** CONTROL_BYTES of control words */
+  control: SharedArrayBuffer;
+  /** SLOTS_PER_CHANNEL × SLOT_BYTES of page data */
+  data: SharedArrayBuffer;
+  /** SLOTS_PER_CHANNEL × SLOT_ERROR_BYTES of error text */
+  errors: SharedArrayBuffer;
 }
 
-/** A batch of up to 128 pages of one block (multifd_queue_page). */
-export interface ChannelJob {
+/** Sent once per block and channel before the first slot naming it: the block's shared file_bmap. */
+export interface BlockMessage {
+  kind: "block";
   id: number;
-  /** block's pages_offset */
-  pagesOffset: bigint;
-  /** the block's file_bmap, shared with the migration flow */
   bitmap: SharedArrayBuffer;
-  /** page indexes within the block, ascending */
-  pages: Int32Array;
-  /** pages.length × 4096 bytes, transferred */
-  data: ArrayBuffer;
-  /** the migration flow already did zero detection (legacy, or multifd off): every page is normal */
-  normalOnly: boolean;
-  zeroPageDetection: ZeroPageDetection;
 }
-
-export type ChannelReply =
-  | { id: number; ok: true; pagesWritten: number; writes: number }
-  | { id: number; ok: false; code: string; message: string; position: string };

@@ -3,15 +3,23 @@
 // in chunks of at most MAPPED_RAM_LOAD_BUF_SIZE. Outputs are temp files renamed only on success.
 import { createHash } from "node:crypto";
 import { access, mkdir, rename, rm } from "node:fs/promises";
+import { availableParallelism } from "node:os";
 import { join } from "node:path";
+import { Worker } from "node:worker_threads";
 import { PageBitmap } from "./bitmap.js";
 import { hex, latin1, toSafeNumber } from "./bytes.js";
 import { MAPPED_RAM_LOAD_BUF_SIZE, TARGET_PAGE_SIZE, TARGET_PAGE_SIZE_N } from "./constants.js";
 import { MappedRamError } from "./errors.js";
-import { OutputFile } from "./output.js";
+import {
+  EXTRACT_CONTROL_BYTES,
+  EXTRACT_PAGES_DONE,
+  type ExtractJob,
+  type ExtractReply,
+} from "./extract-protocol.js";
+import { ioError, OutputFile } from "./output.js";
 import type { ParsedRamBlock } from "./ram-load.js";
 import { type ParsedStream, parseStream, type ReadOptions } from "./reader.js";
-import { MAX_STRUCTURE_READ, type RandomAccessSource } from "./source.js";
+import { FileSource, MAX_STRUCTURE_READ, type RandomAccessSource } from "./source.js";
 
 async function exists(path: string): Promise<boolean> {
   return access(path).then(
@@ -152,6 +160,103 @@ class PendingOutputs {
   }
 }
 
+/** Below this many page bytes a file is copied on the calling thread (starting threads costs more). */
+const PARALLEL_EXTRACT_MIN_BYTES = 64n * 1024n * 1024n;
+/** Loader channels of a parallel extract: one per core, at least 2 (reads and writes overlap), at most 4. */
+const EXTRACT_CHANNELS = Math.min(4, Math.max(2, availableParallelism()));
+
+/** The compiled worker: next to this module in dist/, or dist/'s copy when run from sources. */
+function extractWorkerUrl(): URL {
+  const here = import.meta.url;
+  if (here.endsWith(".ts")) return new URL("../../dist/impl/extract-worker.js", here);
+  return new URL("./extract-worker.js", here);
+}
+
+function runJob(worker: Worker, job: ExtractJob): Promise<ExtractReply> {
+  return new Promise((resolve, reject) => {
+    const settle = () => {
+      worker.off("message", onMessage);
+      worker.off("error", onError);
+      worker.off("exit", onExit);
+    };
+    const onMessage = (r: ExtractReply) => {
+      settle();
+      resolve(r);
+    };
+    const onError = (e: Error) => {
+      settle();
+      reject(e);
+    };
+    const onExit = (code: number) => onError(new Error(`extract channel exited (code ${code})`));
+    worker.on("message", onMessage);
+    worker.on("error", onError);
+    worker.on("exit", onExit);
+    worker.postMessage(job);
+  });
+}
+
+/** The error the calling-thread copy throws for the same failure. */
+function replyError(r: Exclude<ExtractReply, { ok: true }>, block: ParsedRamBlock, output: string): Error {
+  const pagesOffset = (block.mappedRam as NonNullable<ParsedRamBlock["mappedRam"]>).pagesOffset;
+  switch (r.kind) {
+    case "short": {
+      const from = pagesOffset + BigInt(r.page) * TARGET_PAGE_SIZE_N;
+      return new MappedRamError("ERR_TRUNCATED", {
+        subject: `ramblock "${block.idstr}"`,
+        offset: from + BigInt(r.got),
+        field: "pages",
+        rule: `failed to read page ${hex(BigInt(r.page) * TARGET_PAGE_SIZE_N)} from file offset ${hex(from)}: partial read of ${r.got} bytes, expected ${r.want}`,
+      });
+    }
+    case "write":
+      return ioError(output, BigInt(r.position), Object.assign(new Error(r.message), { code: r.code }));
+    default:
+      return Object.assign(new Error(r.message), { code: r.code });
+  }
+}
+
+/**
+ * Copies the set-bit pages of the blocks with EXTRACT_CHANNELS worker threads, like QEMU's multifd
+ * load: each channel has its own descriptors and takes 1 MiB chunks of a block from a shared counter.
+ */
+async function copyPagesInParallel(
+  src: FileSource,
+  blocks: ReadonlyArray<{ block: ParsedRamBlock; bitmap: PageBitmap; out: OutputFile }>,
+  total: bigint,
+  onProgress: ((done: bigint, total: bigint) => void) | undefined,
+): Promise<void> {
+  const workers = Array.from({ length: EXTRACT_CHANNELS }, () => new Worker(extractWorkerUrl()));
+  const controls: Int32Array[] = [];
+  const pagesDone = () => controls.reduce((s, c) => s + BigInt(Atomics.load(c, EXTRACT_PAGES_DONE)), 0n);
+  const timer = onProgress
+    ? setInterval(() => onProgress(pagesDone() * TARGET_PAGE_SIZE_N, total), 100)
+    : undefined;
+  try {
+    for (const [i, { block, bitmap: bm, out }] of blocks.entries()) {
+      const mr = block.mappedRam as NonNullable<ParsedRamBlock["mappedRam"]>;
+      const bitmap = new SharedArrayBuffer(bm.bytes.length);
+      new Uint8Array(bitmap).set(bm.bytes);
+      const control = new SharedArrayBuffer(EXTRACT_CONTROL_BYTES);
+      controls.push(new Int32Array(control));
+      const job: ExtractJob = {
+        id: i,
+        source: src.path,
+        output: out.path,
+        pagesOffset: toSafeNumber(mr.pagesOffset, "pages_offset"),
+        numPages: bm.numPages,
+        bitmap,
+        control,
+      };
+      const replies = await Promise.all(workers.map((w) => runJob(w, job)));
+      for (const r of replies) if (!r.ok) throw replyError(r, block, out.path);
+    }
+    onProgress?.(pagesDone() * TARGET_PAGE_SIZE_N, total);
+  } finally {
+    clearInterval(timer);
+    await Promise.all(workers.map((w) => w.terminate()));
+  }
+}
+
 /**
  * Extracts every RAM block of the stream into `dir` (created if missing), one file per block.
  * Refused input leaves no block file behind.
@@ -203,8 +308,19 @@ export async function extractBlocks(
       }
       const buf = new Uint8Array(MAPPED_RAM_LOAD_BUF_SIZE);
       const total = BigInt(bitmaps.reduce((s, bm) => s + bm.count(), 0)) * TARGET_PAGE_SIZE_N;
+      const parallel = src instanceof FileSource && total >= PARALLEL_EXTRACT_MIN_BYTES;
+      if (parallel) {
+        const copies = [];
+        for (const [i, block] of stream.ramBlocks.entries()) {
+          if (block.mappedRam?.ignored) continue;
+          const bitmap = bitmaps[i] as PageBitmap;
+          copies.push({ block, bitmap, out: await pending.get(block) });
+          present.set(block.idstr, bitmap.count());
+        }
+        await copyPagesInParallel(src, copies, total, opts.onProgress);
+      }
       let done = 0n;
-      for (let i = 0; i < stream.ramBlocks.length; i++) {
+      for (let i = 0; i < (parallel ? 0 : stream.ramBlocks.length); i++) {
         const b = stream.ramBlocks[i] as ParsedRamBlock;
         const bm = bitmaps[i] as PageBitmap;
         const mr = b.mappedRam as NonNullable<ParsedRamBlock["mappedRam"]>;

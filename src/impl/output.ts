@@ -1,40 +1,69 @@
 // The output side of `file:` transport (migration/file.c, io/channel-file.c): one descriptor per
 // channel on the same path, positional writes only. Node's Buffer/fs live here, at the I/O edge.
-import { constants } from "node:fs";
+import { constants, writeSync, writevSync } from "node:fs";
 import { type FileHandle, open } from "node:fs/promises";
 import { toSafeNumber } from "./bytes.js";
 import { MappedRamError } from "./errors.js";
+import { paceSyncIo } from "./source.js";
 
 export class OutputFile {
   private constructor(
     private readonly fh: FileHandle,
     readonly path: string,
+    /** a regular file: positional writes are synchronous syscalls (see paceSyncIo) */
+    private readonly regular: boolean,
   ) {}
 
   /**
    * Opens like file_start_outgoing_migration: O_CREAT|O_WRONLY, mode 0600, then ftruncate(offset)
-   * (bytes before the offset are kept, anything after is dropped).
+   * (bytes before the offset are kept, anything after is dropped). A regular file that already has
+   * exactly `offset` bytes (a new file, or a prefix just copied) is left as it is: the truncate would
+   * change no byte, and on ext4 a truncate to 0 makes the last close start writeback of the whole
+   * file (auto_da_alloc), which the caller would then wait for.
    */
   static async create(path: string, offset: bigint): Promise<OutputFile> {
     const fh = await open(path, constants.O_CREAT | constants.O_WRONLY, 0o600);
+    let regular = false;
     try {
-      await fh.truncate(toSafeNumber(offset, "file offset"));
+      const st = await fh.stat({ bigint: true });
+      regular = st.isFile();
+      if (!regular || st.size !== offset) await fh.truncate(toSafeNumber(offset, "file offset"));
     } catch (e) {
       await fh.close();
       throw ioError(path, offset, e);
     }
-    return new OutputFile(fh, path);
+    return new OutputFile(fh, path, regular);
   }
 
   /** Another descriptor on the same file, as each multifd channel opens (O_WRONLY, no O_CREAT/O_TRUNC). */
   static async reopen(path: string): Promise<OutputFile> {
-    return new OutputFile(await open(path, constants.O_WRONLY), path);
+    const fh = await open(path, constants.O_WRONLY);
+    try {
+      return new OutputFile(fh, path, (await fh.stat()).isFile());
+    } catch (e) {
+      await fh.close();
+      throw e;
+    }
   }
 
   /** pwrite all of `data` at `position`. */
   async writeAt(data: Uint8Array, position: bigint): Promise<void> {
     let done = 0;
     const base = toSafeNumber(position, "file offset");
+    if (this.regular) {
+      const fd = this.fh.fd;
+      try {
+        while (done < data.length) {
+          const n = writeSync(fd, data, done, data.length - done, base + done);
+          if (n === 0) throw new Error("write returned 0 bytes");
+          done += n;
+        }
+      } catch (e) {
+        throw ioError(this.path, position + BigInt(done), e);
+      }
+      await paceSyncIo(done);
+      return;
+    }
     try {
       while (done < data.length) {
         const { bytesWritten } = await this.fh.write(data, done, data.length - done, base + done);
@@ -52,7 +81,11 @@ export class OutputFile {
     let total = 0;
     for (const b of buffers) total += b.length;
     try {
-      const { bytesWritten } = await this.fh.writev(buffers, toSafeNumber(position, "file offset"));
+      const at = toSafeNumber(position, "file offset");
+      const bytesWritten = this.regular
+        ? writevSync(this.fh.fd, buffers, at)
+        : (await this.fh.writev(buffers, at)).bytesWritten;
+      if (this.regular) await paceSyncIo(bytesWritten);
       if (bytesWritten === total) return;
     } catch (e) {
       throw ioError(this.path, position, e);

@@ -3,10 +3,33 @@
 // positional writes; zero pages are not written and their bit is cleared; the bitmap is shared.
 import { Worker } from "node:worker_threads";
 import type { PageBitmap } from "./bitmap.js";
-import type { ChannelInit, ChannelJob, ChannelReply } from "./channel-protocol.js";
-import { TARGET_PAGE_SIZE, TARGET_PAGE_SIZE_N } from "./constants.js";
+import { toSafeNumber } from "./bytes.js";
+import {
+  type BlockMessage,
+  type ChannelInit,
+  CONTROL_BYTES,
+  CTL_CLOSE,
+  CTL_DOORBELL,
+  SLOT_BLOCK,
+  SLOT_BYTES,
+  SLOT_DETECT_ZERO,
+  SLOT_ERROR_BYTES,
+  SLOT_ERROR_LENGTH,
+  SLOT_NPAGES,
+  SLOT_OFFSET_HI,
+  SLOT_OFFSET_LO,
+  SLOT_PAGE_LIST,
+  SLOT_PAGES,
+  SLOT_STATE,
+  SLOTS_PER_CHANNEL,
+  STATE_FAILED,
+  STATE_FREE,
+  STATE_QUEUED,
+  slotBase,
+} from "./channel-protocol.js";
+import { TARGET_PAGE_SIZE } from "./constants.js";
 import { MappedRamError } from "./errors.js";
-import type { OutputFile } from "./output.js";
+import { ioError, type OutputFile } from "./output.js";
 import { isZeroPage, type ZeroPageDetection } from "./zero-page.js";
 
 /** Where one block's pages go and which bitmap records them. */
@@ -21,7 +44,7 @@ export interface PageBatch {
   block: BlockTarget;
   /** page indexes within the block, ascending */
   pages: number[];
-  /** pages.length × 4096 bytes, page i at i*4096; owned by the batch (it may be transferred) */
+  /** pages.length × 4096 bytes, page i at i*4096; the sender copies it, the caller may reuse it */
   buf: Uint8Array;
 }
 
@@ -29,40 +52,16 @@ function pageOf(batch: PageBatch, i: number): Uint8Array {
   return batch.buf.subarray(i * TARGET_PAGE_SIZE, (i + 1) * TARGET_PAGE_SIZE);
 }
 
-/**
- * The main channel writing pages itself (mapped-ram without multifd): zero detection in the main flow,
- * bits set/cleared, runs of consecutive normal pages written with one positional write each.
- */
-async function writeBatchOnMain(out: OutputFile, batch: PageBatch, zpd: ZeroPageDetection): Promise<void> {
-  const { block } = batch;
-  let runStart = -1;
-  let runLen = 0;
-  const flush = async () => {
-    if (runLen === 0) return;
-    const first = batch.pages.indexOf(runStart);
-    await out.writeAt(
-      batch.buf.subarray(first * TARGET_PAGE_SIZE, (first + runLen) * TARGET_PAGE_SIZE),
-      block.pagesOffset + BigInt(runStart) * TARGET_PAGE_SIZE_N,
-    );
-    runLen = 0;
-  };
-  for (let i = 0; i < batch.pages.length; i++) {
-    const page = batch.pages[i] as number;
-    if (zpd !== "none" && isZeroPage(pageOf(batch, i))) {
-      block.bitmap.clear(page);
-      await flush();
-      continue;
-    }
-    block.bitmap.set(page);
-    if (runLen > 0 && page === runStart + runLen && batch.pages[i - 1] === page - 1) runLen++;
-    else {
-      await flush();
-      runStart = page;
-      runLen = 1;
-    }
+/** Atomics.waitAsync (ES2024; Node ≥ 16), typed here because the project's lib is ES2023. */
+const waitAsync = (
+  Atomics as unknown as {
+    waitAsync(
+      a: Int32Array,
+      index: number,
+      value: number,
+    ): { async: false; value: "not-equal" | "timed-out" } | { async: true; value: Promise<string> };
   }
-  await flush();
-}
+).waitAsync;
 
 /** Resolves the compiled worker: next to this module in dist/, or dist/'s copy when run from sources. */
 function channelWorkerUrl(): URL {
@@ -71,44 +70,106 @@ function channelWorkerUrl(): URL {
   return new URL("./channel-worker.js", here);
 }
 
-/** A multifd file channel on its own worker thread with its own descriptor. */
+/**
+ * A file channel on its own worker thread with its own descriptor, fed through shared-memory slots
+ * (channel-protocol.ts). `index` is the multifd channel number, or null for the main channel's writes
+ * without multifd (its errors read as the main output's own).
+ */
 class WorkerChannel {
   private readonly worker: Worker;
-  private readonly waiting = new Map<number, (r: ChannelReply | Error) => void>();
-  private nextId = 0;
-  private dead: Error | undefined;
+  readonly ctl: Int32Array;
+  readonly data: Uint8Array;
+  private readonly errors: Uint8Array;
+  /** the slot the next batch goes to (slots are taken in order, on both sides) */
+  private nextSlot = 0;
+  private readonly registered = new Set<number>();
+  dead: Error | undefined;
 
-  constructor(path: string, channel: number) {
-    const init: ChannelInit = { path, channel };
+  constructor(
+    private readonly path: string,
+    private readonly index: number | null,
+  ) {
+    const control = new SharedArrayBuffer(CONTROL_BYTES);
+    const data = new SharedArrayBuffer(SLOTS_PER_CHANNEL * SLOT_BYTES);
+    const errors = new SharedArrayBuffer(SLOTS_PER_CHANNEL * SLOT_ERROR_BYTES);
+    this.ctl = new Int32Array(control);
+    this.data = new Uint8Array(data);
+    this.errors = new Uint8Array(errors);
+    const init: ChannelInit = { path, channel: index ?? 0, control, data, errors };
     this.worker = new Worker(channelWorkerUrl(), { workerData: init });
     const fail = (e: Error) => {
       this.dead ??= e;
-      for (const w of this.waiting.values()) w(e);
-      this.waiting.clear();
+      // wake every waiter; they find the channel dead
+      for (let s = 0; s < SLOTS_PER_CHANNEL; s++) Atomics.notify(this.ctl, slotBase(s) + SLOT_STATE);
     };
-    this.worker.on("message", (r: ChannelReply) => {
-      const w = this.waiting.get(r.id);
-      this.waiting.delete(r.id);
-      w?.(r);
-    });
     this.worker.on("error", fail);
-    this.worker.on("exit", (code) => fail(new Error(`multifd channel ${channel} exited (code ${code})`)));
+    this.worker.on("exit", (code) => fail(new Error(`channel ${index ?? "main"} exited (code ${code})`)));
   }
 
-  run(job: Omit<ChannelJob, "id">): Promise<ChannelReply> {
-    if (this.dead) return Promise.reject(this.dead);
-    const id = this.nextId++;
-    const full: ChannelJob = { ...job, id };
-    return new Promise((resolve, reject) => {
-      this.waiting.set(id, (r) => (r instanceof Error ? reject(r) : resolve(r)));
-      this.worker.postMessage(full, [job.data]);
+  /** Waits until `slot` is no longer queued; a failed batch becomes the returned error. */
+  async settle(slot: number): Promise<unknown> {
+    const at = slotBase(slot) + SLOT_STATE;
+    while (Atomics.load(this.ctl, at) === STATE_QUEUED) {
+      if (this.dead) return this.dead;
+      const w = waitAsync(this.ctl, at, STATE_QUEUED);
+      if (w.async) await w.value;
+    }
+    if (Atomics.load(this.ctl, at) !== STATE_FAILED) return undefined;
+    Atomics.store(this.ctl, at, STATE_FREE);
+    // `code\nposition\nmessage`
+    const len = this.ctl[slotBase(slot) + SLOT_ERROR_LENGTH] as number;
+    const text = new TextDecoder().decode(
+      this.errors.slice(slot * SLOT_ERROR_BYTES, slot * SLOT_ERROR_BYTES + len),
+    );
+    const [code = "", position = "0", ...lines] = text.split("\n");
+    const message = lines.join("\n");
+    if (this.index === null) {
+      // as OutputFile.writeAt reports it
+      const e: NodeJS.ErrnoException = new Error(message);
+      if (code !== "") e.code = code;
+      return ioError(this.path, BigInt(position), e);
+    }
+    return new MappedRamError("ERR_IO", {
+      subject: `multifd channel ${this.index} writing "${this.path}"`,
+      offset: BigInt(position),
+      rule: `${code || "EIO"}: ${message}`,
     });
+  }
+
+  /** The slot the next batch goes to, once free; a failure of the batch it held is returned instead. */
+  async take(): Promise<{ slot: number; failure: unknown }> {
+    const slot = this.nextSlot;
+    const failure = await this.settle(slot);
+    return { slot, failure };
+  }
+
+  /** Queues the filled `slot` (its pages, data and parameters are in place). */
+  queue(slot: number, block: number, bitmap: SharedArrayBuffer): void {
+    if (!this.registered.has(block)) {
+      const msg: BlockMessage = { kind: "block", id: block, bitmap };
+      this.worker.postMessage(msg);
+      this.registered.add(block);
+    }
+    this.ctl[slotBase(slot) + SLOT_BLOCK] = block;
+    Atomics.store(this.ctl, slotBase(slot) + SLOT_STATE, STATE_QUEUED);
+    Atomics.add(this.ctl, CTL_DOORBELL, 1);
+    Atomics.notify(this.ctl, CTL_DOORBELL);
+    this.nextSlot = (slot + 1) % SLOTS_PER_CHANNEL;
+  }
+
+  /** Waits for every queued batch; returns the first failure. */
+  async drain(): Promise<unknown> {
+    let first: unknown;
+    for (let s = 0; s < SLOTS_PER_CHANNEL; s++) first ??= await this.settle(s);
+    return first;
   }
 
   async close(): Promise<void> {
     if (this.dead) return;
     const exited = new Promise<void>((resolve) => this.worker.once("exit", () => resolve()));
-    this.worker.postMessage("close");
+    Atomics.store(this.ctl, CTL_CLOSE, 1);
+    Atomics.add(this.ctl, CTL_DOORBELL, 1);
+    Atomics.notify(this.ctl, CTL_DOORBELL);
     await exited;
   }
 
@@ -118,117 +179,98 @@ class WorkerChannel {
 }
 
 /**
- * The page sender. Without multifd the main channel writes (zero detection in the main flow). With
- * multifd, N channels on worker threads — each with its own descriptor on the output — take batches
- * from the next idle channel (multifd_send); zero detection runs in the channel (`multifd`) or in the
- * main flow (`legacy`), and `none` writes every page. At most one batch is in flight per channel.
+ * The page sender. With multifd, N channels on worker threads — each with its own descriptor on the
+ * output — take batches in turn (multifd_send); zero detection runs in the channel (`multifd`) or in
+ * the migration flow (`legacy`), and `none` writes every page. Without multifd the main channel's page
+ * writes run the same way on one I/O thread, so reading the image and writing the file overlap; zero
+ * detection and bitmap updates are then done there too. Which thread does them changes no byte of the
+ * file: pages go to fixed offsets, every batch of a round names distinct pages, and the bitmap is
+ * written only after sync(). Each channel holds at most SLOTS_PER_CHANNEL batches (one being written,
+ * one queued); memory is fixed: 1 MiB of slots per channel.
  */
 export class PageSender {
-  private readonly workers: WorkerChannel[] = [];
-  private readonly inflight: Array<Promise<void> | undefined> = [];
+  private readonly channels: WorkerChannel[] = [];
+  private readonly blockIds = new Map<SharedArrayBuffer, number>();
   private next = 0;
   private failure: unknown;
 
   private constructor(
-    private readonly main: OutputFile,
     private readonly zpd: ZeroPageDetection,
+    readonly multifd: boolean,
   ) {}
 
   static async start(main: OutputFile, zpd: ZeroPageDetection, channels: number | null): Promise<PageSender> {
-    const s = new PageSender(main, zpd);
-    for (let i = 0; i < (channels ?? 0); i++) {
-      s.workers.push(new WorkerChannel(main.path, i));
-      s.inflight.push(undefined);
-    }
+    const s = new PageSender(zpd, (channels ?? 0) > 0);
+    if (!s.multifd) s.channels.push(new WorkerChannel(main.path, null));
+    for (let i = 0; i < (channels ?? 0); i++) s.channels.push(new WorkerChannel(main.path, i));
     return s;
   }
 
-  get multifd(): boolean {
-    return this.workers.length > 0;
-  }
-
-  /** Queue a batch of pages of one block. Resolves when a channel has taken it. */
+  /** Queue a batch of pages of one block. Resolves when a channel slot holds a copy of it. */
   async send(batch: PageBatch): Promise<void> {
     if (this.failure !== undefined) throw this.failure;
-    if (!this.multifd) {
-      await writeBatchOnMain(this.main, batch, this.zpd);
-      return;
-    }
-    let b = batch;
-    if (this.zpd === "legacy") {
-      // ram.c: save_zero_page in the migration thread; only normal pages are queued.
-      b = this.dropZeroPages(batch);
-      if (b.pages.length === 0) return;
-    }
-    const i = this.next;
-    this.next = (this.next + 1) % this.workers.length;
-    const busy = this.inflight[i];
-    if (busy) await busy;
+    if (batch.pages.length > SLOT_PAGES) throw new RangeError(`a batch holds at most ${SLOT_PAGES} pages`);
+    // ram.c: save_zero_page in the migration thread (legacy); only normal pages are queued.
+    const legacy = this.multifd && this.zpd === "legacy";
+    const keep = legacy ? this.dropZeroPages(batch) : undefined;
+    if (keep?.length === 0) return;
+    const ch = this.channels[this.next] as WorkerChannel;
+    this.next = (this.next + 1) % this.channels.length;
+    const { slot, failure } = await ch.take();
+    this.failure ??= failure ?? ch.dead;
     if (this.failure !== undefined) throw this.failure;
-    const data =
-      b.buf.byteOffset === 0 &&
-      b.buf.byteLength === b.buf.buffer.byteLength &&
-      b.buf.buffer instanceof ArrayBuffer
-        ? b.buf.buffer
-        : b.buf.slice().buffer;
-    const job: Omit<ChannelJob, "id"> = {
-      pagesOffset: b.block.pagesOffset,
-      bitmap: b.block.bitmap.bytes.buffer as SharedArrayBuffer,
-      pages: Int32Array.from(b.pages),
-      data,
-      normalOnly: this.zpd === "legacy",
-      zeroPageDetection: this.zpd,
-    };
-    const worker = this.workers[i] as WorkerChannel;
-    this.inflight[i] = worker.run(job).then(
-      (r) => {
-        if (!r.ok) {
-          this.failure ??= new MappedRamError("ERR_IO", {
-            subject: `multifd channel ${i} writing "${this.main.path}"`,
-            offset: BigInt(r.position),
-            rule: `${r.code}: ${r.message}`,
-          });
-        }
-      },
-      (e: unknown) => {
-        this.failure ??= e;
-      },
-    );
+
+    const b = slotBase(slot);
+    const dataAt = slot * SLOT_BYTES;
+    if (keep) {
+      keep.forEach((from, to) => {
+        ch.data.set(pageOf(batch, from), dataAt + to * TARGET_PAGE_SIZE);
+        ch.ctl[b + SLOT_PAGE_LIST + to] = batch.pages[from] as number;
+      });
+    } else {
+      ch.data.set(batch.buf.subarray(0, batch.pages.length * TARGET_PAGE_SIZE), dataAt);
+      for (let i = 0; i < batch.pages.length; i++) ch.ctl[b + SLOT_PAGE_LIST + i] = batch.pages[i] as number;
+    }
+    const offset = toSafeNumber(batch.block.pagesOffset, "pages_offset");
+    ch.ctl[b + SLOT_NPAGES] = keep ? keep.length : batch.pages.length;
+    ch.ctl[b + SLOT_DETECT_ZERO] = !legacy && this.zpd !== "none" ? 1 : 0;
+    ch.ctl[b + SLOT_OFFSET_LO] = (offset % 2 ** 32) | 0;
+    ch.ctl[b + SLOT_OFFSET_HI] = Math.floor(offset / 2 ** 32);
+    const bitmap = batch.block.bitmap.bytes.buffer as SharedArrayBuffer;
+    let id = this.blockIds.get(bitmap);
+    if (id === undefined) {
+      id = this.blockIds.size;
+      this.blockIds.set(bitmap, id);
+    }
+    ch.queue(slot, id, bitmap);
   }
 
-  private dropZeroPages(batch: PageBatch): PageBatch {
+  /** Clears the bits of zero pages; returns the batch indexes of the normal pages. */
+  private dropZeroPages(batch: PageBatch): number[] {
     const keep: number[] = [];
-    const pages: number[] = [];
     for (let i = 0; i < batch.pages.length; i++) {
-      const p = batch.pages[i] as number;
-      if (isZeroPage(pageOf(batch, i))) batch.block.bitmap.clear(p);
-      else {
-        keep.push(i);
-        pages.push(p);
-      }
+      if (isZeroPage(pageOf(batch, i))) batch.block.bitmap.clear(batch.pages[i] as number);
+      else keep.push(i);
     }
-    if (keep.length === batch.pages.length) return batch;
-    const buf = new Uint8Array(pages.length * TARGET_PAGE_SIZE);
-    keep.forEach((from, to) => {
-      buf.set(pageOf(batch, from), to * TARGET_PAGE_SIZE);
-    });
-    return { block: batch.block, pages, buf };
+    return keep;
   }
 
   /** multifd_ram_flush_and_sync (MULTIFD_SYNC_LOCAL): wait until every channel is idle. Writes nothing. */
   async sync(): Promise<void> {
-    await Promise.all(this.inflight);
-    this.inflight.fill(undefined);
+    for (const ch of this.channels) {
+      const failure = await ch.drain();
+      this.failure ??= failure ?? ch.dead;
+    }
     if (this.failure !== undefined) throw this.failure;
   }
 
   /** Closes every channel's descriptor and ends its thread. */
   async close(): Promise<void> {
-    await Promise.all(this.workers.map((w) => w.close().catch(() => w.terminate())));
+    await Promise.all(this.channels.map((w) => w.close().catch(() => w.terminate())));
   }
 
-  /** For callers that must know whether the bitmap has to be shared memory. */
-  static needsSharedBitmap(channels: number | null): boolean {
-    return (channels ?? 0) > 0;
+  /** The bitmap must be shared memory: channel threads update it. */
+  static needsSharedBitmap(_channels: number | null): boolean {
+    return true;
   }
 }

@@ -1,4 +1,5 @@
 // Random-access input: a size and positional reads. Core code never reads a whole file.
+import { readSync } from "node:fs";
 import { type FileHandle, open } from "node:fs/promises";
 import { hex, toSafeNumber, u32beAt, u64beAt } from "./bytes.js";
 import { MappedRamError, truncated } from "./errors.js";
@@ -29,18 +30,37 @@ function checkRange(size: bigint, offset: bigint, length: number, subject: strin
   }
 }
 
+/** Bytes of synchronous file I/O after which the event loop gets a turn (timers, sockets, progress). */
+const SYNC_IO_YIELD_BYTES = 32 * 1024 * 1024;
+let syncIoSinceYield = 0;
+
+/**
+ * Regular files are read and written with synchronous positional syscalls (pread/pwrite on the calling
+ * thread, as QEMU's migration thread does): a promise-based call costs a thread-pool round trip per call,
+ * which dominates when pages come in short runs. Callers account their bytes here, and every 32 MiB the
+ * event loop gets a turn, so a multi-GiB copy never starves timers or sockets.
+ */
+export async function paceSyncIo(bytes: number): Promise<void> {
+  syncIoSinceYield += bytes;
+  if (syncIoSinceYield < SYNC_IO_YIELD_BYTES) return;
+  syncIoSinceYield = 0;
+  await new Promise<void>((resolve) => setImmediate(resolve));
+}
+
 export class FileSource implements RandomAccessSource {
   private constructor(
     private readonly fh: FileHandle,
     readonly size: bigint,
     readonly path: string,
+    /** a regular file: reads are synchronous (never blocks on a pipe or device) */
+    private readonly regular: boolean,
   ) {}
 
   static async open(path: string): Promise<FileSource> {
     const fh = await open(path, "r");
     try {
       const st = await fh.stat({ bigint: true });
-      return new FileSource(fh, st.size, path);
+      return new FileSource(fh, st.size, path, st.isFile());
     } catch (e) {
       await fh.close();
       throw e;
@@ -57,6 +77,22 @@ export class FileSource implements RandomAccessSource {
 
   async readInto(offset: bigint, into: Uint8Array): Promise<number> {
     let done = 0;
+    if (this.regular) {
+      const fd = this.fh.fd;
+      while (done < into.length) {
+        const n = readSync(
+          fd,
+          into,
+          done,
+          into.length - done,
+          toSafeNumber(offset + BigInt(done), "file offset"),
+        );
+        if (n === 0) break;
+        done += n;
+      }
+      await paceSyncIo(done);
+      return done;
+    }
     while (done < into.length) {
       const { bytesRead } = await this.fh.read(
         into,
