@@ -299,6 +299,14 @@ export async function extractBlocks(
         }
       },
     });
+    if (stream.ramBlocks.length === 0) {
+      // QEMU refuses such a stream (no configuration, or no RAM section): there is nothing to load
+      throw new MappedRamError("ERR_UNEXPECTED_RECORD", {
+        subject: "migration stream",
+        offset: stream.offset,
+        rule: "has no RAM blocks: nothing to extract",
+      });
+    }
     if (stream.mappedRam) {
       const bitmaps: PageBitmap[] = [];
       for (const b of stream.ramBlocks) {

@@ -17,7 +17,7 @@ export interface QemuStartOptions extends QemuCommandLineOptions {
   binary?: QemuBinary | string;
   /** hard limit on the life of the process from spawn, in ms; then the group is SIGKILLed (default 60 000) */
   timeoutMs?: number;
-  /** time allowed until QMP answers, in ms (default 10 000) */
+  /** time allowed until QMP answers, in ms (default 30 000) */
   startTimeoutMs?: number;
   /** default QMP reply timeout, in ms (default 30 000) */
   commandTimeoutMs?: number;
@@ -329,7 +329,8 @@ export class QemuProcess implements QmpExecutor, RegisteredQemu {
   }
 
   async #connect(socketPath: string, options: QemuStartOptions): Promise<QmpClient> {
-    const startTimeoutMs = options.startTimeoutMs ?? 10_000;
+    // generous: on a loaded 2-core machine QEMU can take several seconds to open its QMP socket
+    const startTimeoutMs = options.startTimeoutMs ?? 30_000;
     const deadline = performance.now() + startTimeoutMs;
     let lastError: unknown;
     while (performance.now() < deadline) {
