@@ -49,6 +49,25 @@ async function parseError(src: MemorySource): Promise<MappedRamError> {
   throw new Error("expected a MappedRamError");
 }
 
+/**
+ * An ordinary (non-mapped-ram) stream up to its first RAM record: header, configuration "none" without
+ * capabilities, SECTION_START "ram" (id 1, v4), MEM_SIZE 0x2000 with one block "r" of 0x2000 bytes.
+ */
+function ordinaryStreamHead(): ByteWriter {
+  return new ByteWriter()
+    .u32be(0x5145564d)
+    .u32be(3)
+    .bytes(encodeConfiguration({ machineName: "none", capabilities: [] }))
+    .u8(1)
+    .u32be(1)
+    .countedString("ram")
+    .u32be(0)
+    .u32be(4)
+    .u64be(0x2000n | 0x4n)
+    .countedString("r")
+    .u64be(0x2000n);
+}
+
 const be64 = (v: bigint) => [...new ByteWriter(8).u64be(v).finish()];
 const be32 = (v: number) => [...new ByteWriter(4).u32be(v).finish()];
 
@@ -270,18 +289,7 @@ describe("extract leaves nothing behind on bad input", () => {
   it("removes partial block files of an ordinary stream cut inside its pages", async () => {
     // header, configuration without capabilities, START ram, MEM_SIZE 0x2000 with block "r" 0x2000,
     // a PAGE record for page 0 (0x1000 bytes), then the file ends inside the second PAGE record.
-    const w = new ByteWriter()
-      .u32be(0x5145564d)
-      .u32be(3)
-      .bytes(encodeConfiguration({ machineName: "none", capabilities: [] }))
-      .u8(1)
-      .u32be(1)
-      .countedString("ram")
-      .u32be(0)
-      .u32be(4)
-      .u64be(0x2000n | 0x4n)
-      .countedString("r")
-      .u64be(0x2000n)
+    const w = ordinaryStreamHead()
       .u64be(0x0n | 0x8n)
       .countedString("r")
       .bytes(new Uint8Array(4096).fill(0x33))
@@ -297,18 +305,7 @@ describe("extract leaves nothing behind on bad input", () => {
   it("refuses a zero page record with a non-zero fill byte, as QEMU does since 8.2", async () => {
     // header (8) + configuration "none" without capabilities (9) = 0x11: START (17 bytes); MEM_SIZE at
     // 0x22, block "r" 0x2a-0x33, ZERO record at 0x34 (be64 0x0|0x2), idstr "r" 0x3c-0x3d, fill byte at 0x3e.
-    const w = new ByteWriter()
-      .u32be(0x5145564d)
-      .u32be(3)
-      .bytes(encodeConfiguration({ machineName: "none", capabilities: [] }))
-      .u8(1)
-      .u32be(1)
-      .countedString("ram")
-      .u32be(0)
-      .u32be(4)
-      .u64be(0x2000n | 0x4n)
-      .countedString("r")
-      .u64be(0x2000n)
+    const w = ordinaryStreamHead()
       .u64be(0x0n | 0x2n)
       .countedString("r")
       .u8(5);
