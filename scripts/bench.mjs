@@ -15,7 +15,7 @@ import { execFile, spawn } from "node:child_process";
 import { createCipheriv } from "node:crypto";
 import { existsSync } from "node:fs";
 import { mkdir, open, readFile, rm, rmdir, stat, statfs, truncate, writeFile } from "node:fs/promises";
-import { cpus, freemem, loadavg, totalmem } from "node:os";
+import { cpus, loadavg, totalmem } from "node:os";
 import { join, resolve } from "node:path";
 import { performance } from "node:perf_hooks";
 import { fileURLToPath } from "node:url";
@@ -727,10 +727,13 @@ async function main() {
       log(`\n${note}`);
       continue;
     }
-    if (freemem() < 2 * GiB)
-      notes.push(
-        `${sizeLabel(size)}: only ${fmt(freemem() / GiB, 1)} GiB of memory free; page cache will not hold the files`,
-      );
+    if (totalmem() < 3 * size) {
+      // the image, one output and QEMU's RAM must fit in memory for the run to measure the tools
+      const note = `${sizeLabel(size)} skipped: ${fmt(totalmem() / GiB, 1)} GiB of memory, ${fmt((3 * size) / GiB, 1)} GiB needed`;
+      notes.push(note);
+      log(`\n${note}`);
+      continue;
+    }
     for (const pattern of opts.patterns) results.push(await benchOne(opts, size, pattern, notes));
   }
   // only ever remove the directory itself when empty (it may be a user's --dir)
