@@ -2,12 +2,13 @@
 // (migration/multifd.c: multifd_send / multifd_send_thread; file.c: file_write_ramblock_iov).
 // Each channel owns SLOTS_PER_CHANNEL page slots; a slot holds one batch of up to
 // MULTIFD_PAGES_PER_PACKET pages and its control words. The flow fills a free slot and rings the
-// doorbell; the channel writes it and marks it done. No message is sent per batch and no buffer is
+// doorbell; the channel (reading the pages from the block's RAM image first when the slot says so)
+// writes it and marks it done. No message is sent per batch and no buffer is
 // allocated or transferred per batch, so memory stays fixed whatever the RAM size.
 import { MULTIFD_PAGES_PER_PACKET, TARGET_PAGE_SIZE } from "./constants.js";
 
-/** Two slots: the flow fills one while the channel writes the other. */
-export const SLOTS_PER_CHANNEL = 2;
+/** The flow fills or queues slots while the channel writes others; four absorb the hand-off latency. */
+export const SLOTS_PER_CHANNEL = 4;
 export const SLOT_PAGES = MULTIFD_PAGES_PER_PACKET;
 export const SLOT_BYTES = SLOT_PAGES * TARGET_PAGE_SIZE;
 /** Bytes of error text a channel can report for a slot. */
@@ -32,6 +33,13 @@ export const SLOT_OFFSET_HI = 5;
 /** results, set by the channel: pages written, positional writes */
 export const SLOT_PAGES_WRITTEN = 6;
 export const SLOT_WRITES = 7;
+/**
+ * 1: the slot names SLOT_NPAGES consecutive pages from SLOT_FIRST_PAGE (any number: no page list), which
+ * the channel reads from the block's RAM image (page i at i × 4096) one slot's worth at a time;
+ * 0: the slot's data and page list are in place.
+ */
+export const SLOT_READ_IMAGE = 9;
+export const SLOT_FIRST_PAGE = 10;
 /** length of the error text (UTF-8: `code\nposition\nmessage`, code empty when the error has none) when FAILED */
 export const SLOT_ERROR_LENGTH = 8;
 /** page indexes within the block, ascending */
@@ -66,4 +74,11 @@ export interface BlockMessage {
   kind: "block";
   id: number;
   bitmap: SharedArrayBuffer;
+  /** the block's RAM image file, for slots that ask the channel to read their pages */
+  image?: string;
 }
+
+/** Prefixed to the error code of a failed RAM image read (the position is then an image offset). */
+export const IMAGE_ERROR_PREFIX = "image:";
+/** The error code (after the prefix) when the RAM image ends before a slot's pages. */
+export const SHORT_IMAGE_CODE = "MRC_SHORT_IMAGE";

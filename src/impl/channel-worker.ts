@@ -1,23 +1,29 @@
-// One file channel on a worker thread: multifd_nocomp_send_prepare (zero-page detection, file bitmap
+// One file channel on a worker thread: the pages of a batch read from the RAM image (when the flow
+// asks; in QEMU the channel reads guest memory directly), multifd_nocomp_send_prepare (zero-page detection, file bitmap
 // updates) and file_write_ramblock_iov (one positional write per run of contiguous pages). Batches
 // arrive in shared-memory slots (channel-protocol.ts), taken in order; the thread sleeps on the doorbell.
-import { closeSync, constants, openSync, writeSync } from "node:fs";
+import { closeSync, constants, openSync, readSync, writeSync } from "node:fs";
 import { type MessagePort, parentPort, receiveMessageOnPort, workerData } from "node:worker_threads";
 import {
   type BlockMessage,
   type ChannelInit,
   CTL_CLOSE,
   CTL_DOORBELL,
+  IMAGE_ERROR_PREFIX,
+  SHORT_IMAGE_CODE,
   SLOT_BLOCK,
   SLOT_BYTES,
   SLOT_DETECT_ZERO,
   SLOT_ERROR_BYTES,
   SLOT_ERROR_LENGTH,
+  SLOT_FIRST_PAGE,
   SLOT_NPAGES,
   SLOT_OFFSET_HI,
   SLOT_OFFSET_LO,
   SLOT_PAGE_LIST,
+  SLOT_PAGES,
   SLOT_PAGES_WRITTEN,
+  SLOT_READ_IMAGE,
   SLOT_STATE,
   SLOT_WRITES,
   SLOTS_PER_CHANNEL,
@@ -36,7 +42,48 @@ const ctl = new Int32Array(init.control);
 const data = new Uint8Array(init.data);
 const errors = new Uint8Array(init.errors);
 const bitmaps = new Map<number, Uint8Array>();
+/** image paths of registered blocks, and their descriptors once a slot has asked to read one */
+const images = new Map<number, string>();
+const imageFds = new Map<number, number>();
 const fd = openSync(init.path, constants.O_WRONLY);
+
+/**
+ * Reads data[from, to) from the block's image at `position`. Failures carry the code
+ * `IMAGE_ERROR_PREFIX + code` (SHORT_IMAGE_CODE when the image ends first) and the image offset.
+ */
+function readImage(
+  block: number,
+  from: number,
+  to: number,
+  position: number,
+  at: { position: number },
+): void {
+  at.position = position;
+  try {
+    let ifd = imageFds.get(block);
+    if (ifd === undefined) {
+      const path = images.get(block);
+      if (path === undefined) throw new Error(`block ${block} has no RAM image`);
+      ifd = openSync(path, constants.O_RDONLY);
+      imageFds.set(block, ifd);
+    }
+    let done = from;
+    while (done < to) {
+      const n = readSync(ifd, data, done, to - done, position + (done - from));
+      if (n === 0) {
+        const e: NodeJS.ErrnoException = new Error("the RAM image ends before used_length");
+        e.code = SHORT_IMAGE_CODE;
+        throw e;
+      }
+      done += n;
+      at.position = position + (done - from);
+    }
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    err.code = `${IMAGE_ERROR_PREFIX}${err.code ?? ""}`;
+    throw err;
+  }
+}
 
 /** pwrite all of data[from, to) at `at.position`, finishing short writes; `at.position` follows. */
 function pwriteAll(from: number, to: number, at: { position: number }): void {
@@ -49,29 +96,38 @@ function pwriteAll(from: number, to: number, at: { position: number }): void {
   }
 }
 
-/** Writes one slot's batch; returns [pages written, writes]. On I/O errors `progress.position` is where. */
-function writeSlot(slot: number, progress: { position: number }): [number, number] {
-  const b = slotBase(slot);
-  const n = ctl[b + SLOT_NPAGES] as number;
-  const detect = ctl[b + SLOT_DETECT_ZERO] === 1;
-  const base = (ctl[b + SLOT_OFFSET_HI] as number) * 2 ** 32 + ((ctl[b + SLOT_OFFSET_LO] as number) >>> 0);
-  const bitmap = bitmaps.get(ctl[b + SLOT_BLOCK] as number);
-  if (!bitmap) throw new Error(`block ${ctl[b + SLOT_BLOCK]} was not registered`);
-  const first = slot * SLOT_BYTES;
-  let written = 0;
-  let writes = 0;
-  let runFirst = 0; // slot index of the run's first page
+/** Pages written and positional writes, summed over a slot. */
+interface Tally {
+  written: number;
+  writes: number;
+}
+
+/**
+ * Writes `n` pages held at data[first, …): zero pages (with `detect`) clear their bit and are skipped,
+ * the rest set it and go out in one positional write per run of consecutive pages.
+ */
+function writePages(
+  first: number,
+  n: number,
+  pageAt: (i: number) => number,
+  detect: boolean,
+  base: number,
+  bitmap: Uint8Array,
+  progress: { position: number },
+  tally: Tally,
+): void {
+  let runFirst = 0; // index of the run's first page
   let runLen = 0;
   const flush = () => {
     if (runLen === 0) return;
-    progress.position = base + (ctl[b + SLOT_PAGE_LIST + runFirst] as number) * TARGET_PAGE_SIZE;
+    progress.position = base + pageAt(runFirst) * TARGET_PAGE_SIZE;
     const from = first + runFirst * TARGET_PAGE_SIZE;
     pwriteAll(from, from + runLen * TARGET_PAGE_SIZE, progress);
-    writes++;
+    tally.writes++;
     runLen = 0;
   };
   for (let i = 0; i < n; i++) {
-    const page = ctl[b + SLOT_PAGE_LIST + i] as number;
+    const page = pageAt(i);
     const at = first + i * TARGET_PAGE_SIZE;
     if (detect && isZeroPage(data.subarray(at, at + TARGET_PAGE_SIZE))) {
       Atomics.and(bitmap, page >>> 3, ~(1 << (page & 7)) & 0xff);
@@ -79,8 +135,8 @@ function writeSlot(slot: number, progress: { position: number }): [number, numbe
       continue;
     }
     Atomics.or(bitmap, page >>> 3, 1 << (page & 7));
-    written++;
-    if (runLen > 0 && page === (ctl[b + SLOT_PAGE_LIST + runFirst] as number) + runLen) runLen++;
+    tally.written++;
+    if (runLen > 0 && page === pageAt(runFirst) + runLen) runLen++;
     else {
       flush();
       runFirst = i;
@@ -88,7 +144,35 @@ function writeSlot(slot: number, progress: { position: number }): [number, numbe
     }
   }
   flush();
-  return [written, writes];
+}
+
+/**
+ * Writes one slot's batch; returns [pages written, writes]. A slot that reads from the image names a
+ * range of consecutive pages (any length), read and written one slot's worth at a time. On I/O errors
+ * `progress.position` is where.
+ */
+function writeSlot(slot: number, progress: { position: number }): [number, number] {
+  const b = slotBase(slot);
+  const n = ctl[b + SLOT_NPAGES] as number;
+  const detect = ctl[b + SLOT_DETECT_ZERO] === 1;
+  const base = (ctl[b + SLOT_OFFSET_HI] as number) * 2 ** 32 + ((ctl[b + SLOT_OFFSET_LO] as number) >>> 0);
+  const block = ctl[b + SLOT_BLOCK] as number;
+  const bitmap = bitmaps.get(block);
+  if (!bitmap) throw new Error(`block ${block} was not registered`);
+  const first = slot * SLOT_BYTES;
+  const tally: Tally = { written: 0, writes: 0 };
+  if (ctl[b + SLOT_READ_IMAGE] === 1) {
+    const firstPage = ctl[b + SLOT_FIRST_PAGE] as number;
+    for (let done = 0; done < n; done += SLOT_PAGES) {
+      const k = Math.min(SLOT_PAGES, n - done);
+      const page0 = firstPage + done;
+      readImage(block, first, first + k * TARGET_PAGE_SIZE, page0 * TARGET_PAGE_SIZE, progress);
+      writePages(first, k, (i) => page0 + i, detect, base, bitmap, progress, tally);
+    }
+  } else {
+    writePages(first, n, (i) => ctl[b + SLOT_PAGE_LIST + i] as number, detect, base, bitmap, progress, tally);
+  }
+  return [tally.written, tally.writes];
 }
 
 function reportFailure(slot: number, e: unknown, position: number): void {
@@ -113,6 +197,7 @@ function run(): void {
     for (let m = receiveMessageOnPort(inbox); m; m = receiveMessageOnPort(inbox)) {
       const msg = m.message as BlockMessage;
       bitmaps.set(msg.id, new Uint8Array(msg.bitmap));
+      if (msg.image !== undefined) images.set(msg.id, msg.image);
     }
     const progress = { position: 0 };
     try {
@@ -133,4 +218,5 @@ try {
   run();
 } finally {
   closeSync(fd);
+  for (const ifd of imageFds.values()) closeSync(ifd);
 }

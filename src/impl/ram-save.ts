@@ -3,23 +3,27 @@
 // positional writes; zero pages are not written and their bit is cleared; the bitmap is shared.
 import { Worker } from "node:worker_threads";
 import type { PageBitmap } from "./bitmap.js";
-import { toSafeNumber } from "./bytes.js";
+import { hex, toSafeNumber } from "./bytes.js";
 import {
   type BlockMessage,
   type ChannelInit,
   CONTROL_BYTES,
   CTL_CLOSE,
   CTL_DOORBELL,
+  IMAGE_ERROR_PREFIX,
+  SHORT_IMAGE_CODE,
   SLOT_BLOCK,
   SLOT_BYTES,
   SLOT_DETECT_ZERO,
   SLOT_ERROR_BYTES,
   SLOT_ERROR_LENGTH,
+  SLOT_FIRST_PAGE,
   SLOT_NPAGES,
   SLOT_OFFSET_HI,
   SLOT_OFFSET_LO,
   SLOT_PAGE_LIST,
   SLOT_PAGES,
+  SLOT_READ_IMAGE,
   SLOT_STATE,
   SLOTS_PER_CHANNEL,
   STATE_FAILED,
@@ -37,6 +41,8 @@ export interface BlockTarget {
   idstr: string;
   pagesOffset: bigint;
   bitmap: PageBitmap;
+  /** the block's RAM image file: channels then read bulk-pass pages themselves (see sendPages) */
+  image?: { path: string; usedLength: bigint };
 }
 
 /** Up to MULTIFD_PAGES_PER_PACKET pages of one block (multifd_queue_page batches). */
@@ -82,7 +88,8 @@ class WorkerChannel {
   private readonly errors: Uint8Array;
   /** the slot the next batch goes to (slots are taken in order, on both sides) */
   private nextSlot = 0;
-  private readonly registered = new Set<number>();
+  /** blocks registered with the channel (id → the block, for errors of its image reads) */
+  private readonly registered = new Map<number, BlockTarget>();
   dead: Error | undefined;
 
   constructor(
@@ -123,6 +130,19 @@ class WorkerChannel {
     );
     const [code = "", position = "0", ...lines] = text.split("\n");
     const message = lines.join("\n");
+    const image = this.registered.get(this.ctl[slotBase(slot) + SLOT_BLOCK] as number);
+    if (code.startsWith(IMAGE_ERROR_PREFIX) && image?.image) {
+      const cause = code.slice(IMAGE_ERROR_PREFIX.length);
+      // as the writer reports a short image when it reads it itself
+      return new MappedRamError(cause === SHORT_IMAGE_CODE ? "ERR_BAD_ARGUMENT" : "ERR_IO", {
+        subject: `RAM image of block "${image.idstr}"`,
+        offset: BigInt(position),
+        rule:
+          cause === SHORT_IMAGE_CODE
+            ? `is shorter than used_length ${hex(image.image.usedLength)}`
+            : `${cause || "EIO"}: ${message}`,
+      });
+    }
     if (this.index === null) {
       // as OutputFile.writeAt reports it
       const e: NodeJS.ErrnoException = new Error(message);
@@ -144,13 +164,15 @@ class WorkerChannel {
   }
 
   /** Queues the filled `slot` (its pages, data and parameters are in place). */
-  queue(slot: number, block: number, bitmap: SharedArrayBuffer): void {
-    if (!this.registered.has(block)) {
-      const msg: BlockMessage = { kind: "block", id: block, bitmap };
+  queue(slot: number, id: number, block: BlockTarget): void {
+    if (!this.registered.has(id)) {
+      const bitmap = block.bitmap.bytes.buffer as SharedArrayBuffer;
+      const msg: BlockMessage = { kind: "block", id, bitmap };
+      if (block.image) msg.image = block.image.path;
       this.worker.postMessage(msg);
-      this.registered.add(block);
+      this.registered.set(id, block);
     }
-    this.ctl[slotBase(slot) + SLOT_BLOCK] = block;
+    this.ctl[slotBase(slot) + SLOT_BLOCK] = id;
     Atomics.store(this.ctl, slotBase(slot) + SLOT_STATE, STATE_QUEUED);
     Atomics.add(this.ctl, CTL_DOORBELL, 1);
     Atomics.notify(this.ctl, CTL_DOORBELL);
@@ -179,14 +201,27 @@ class WorkerChannel {
 }
 
 /**
+ * I/O threads for the main channel's pages without multifd. QEMU writes them from the migration thread
+ * alone; here two threads share the reading, zero checks and writes. No byte of the file depends on
+ * which thread wrote a page.
+ */
+const MAIN_IO_THREADS = 2;
+
+/**
+ * Pages per hand-off when channels read the image themselves (16 MiB): few enough hand-offs that the
+ * flow's wake-ups cost nothing, small enough that channels share the work evenly.
+ */
+const CHANNEL_READ_PAGES = 4096;
+
+/**
  * The page sender. With multifd, N channels on worker threads — each with its own descriptor on the
  * output — take batches in turn (multifd_send); zero detection runs in the channel (`multifd`) or in
  * the migration flow (`legacy`), and `none` writes every page. Without multifd the main channel's page
- * writes run the same way on one I/O thread, so reading the image and writing the file overlap; zero
- * detection and bitmap updates are then done there too. Which thread does them changes no byte of the
- * file: pages go to fixed offsets, every batch of a round names distinct pages, and the bitmap is
- * written only after sync(). Each channel holds at most SLOTS_PER_CHANNEL batches (one being written,
- * one queued); memory is fixed: 1 MiB of slots per channel.
+ * writes run the same way on MAIN_IO_THREADS I/O threads; zero detection and bitmap updates are then
+ * done there too. Channels read bulk-pass pages from the RAM image themselves when it is a file. Which
+ * thread does any of it changes no byte of the file: pages go to fixed offsets, every batch of a round
+ * names distinct pages, and the bitmap is written only after sync(). Each channel holds at most
+ * SLOTS_PER_CHANNEL batches; memory is fixed: 2 MiB of slots per channel.
  */
 export class PageSender {
   private readonly channels: WorkerChannel[] = [];
@@ -201,7 +236,8 @@ export class PageSender {
 
   static async start(main: OutputFile, zpd: ZeroPageDetection, channels: number | null): Promise<PageSender> {
     const s = new PageSender(zpd, (channels ?? 0) > 0);
-    if (!s.multifd) s.channels.push(new WorkerChannel(main.path, null));
+    if (!s.multifd)
+      for (let i = 0; i < MAIN_IO_THREADS; i++) s.channels.push(new WorkerChannel(main.path, null));
     for (let i = 0; i < (channels ?? 0); i++) s.channels.push(new WorkerChannel(main.path, i));
     return s;
   }
@@ -211,15 +247,9 @@ export class PageSender {
     if (this.failure !== undefined) throw this.failure;
     if (batch.pages.length > SLOT_PAGES) throw new RangeError(`a batch holds at most ${SLOT_PAGES} pages`);
     // ram.c: save_zero_page in the migration thread (legacy); only normal pages are queued.
-    const legacy = this.multifd && this.zpd === "legacy";
-    const keep = legacy ? this.dropZeroPages(batch) : undefined;
+    const keep = this.legacy ? this.dropZeroPages(batch) : undefined;
     if (keep?.length === 0) return;
-    const ch = this.channels[this.next] as WorkerChannel;
-    this.next = (this.next + 1) % this.channels.length;
-    const { slot, failure } = await ch.take();
-    this.failure ??= failure ?? ch.dead;
-    if (this.failure !== undefined) throw this.failure;
-
+    const { ch, slot } = await this.takeSlot();
     const b = slotBase(slot);
     const dataAt = slot * SLOT_BYTES;
     if (keep) {
@@ -231,18 +261,92 @@ export class PageSender {
       ch.data.set(batch.buf.subarray(0, batch.pages.length * TARGET_PAGE_SIZE), dataAt);
       for (let i = 0; i < batch.pages.length; i++) ch.ctl[b + SLOT_PAGE_LIST + i] = batch.pages[i] as number;
     }
-    const offset = toSafeNumber(batch.block.pagesOffset, "pages_offset");
-    ch.ctl[b + SLOT_NPAGES] = keep ? keep.length : batch.pages.length;
-    ch.ctl[b + SLOT_DETECT_ZERO] = !legacy && this.zpd !== "none" ? 1 : 0;
+    this.queueSlot(ch, slot, batch.block, keep ? keep.length : batch.pages.length);
+  }
+
+  /**
+   * Queue pages [first, first + n) of one block. When the block has an image file (and zero pages are
+   * not found in the flow, as legacy does), a channel reads them itself: reads run on the channel
+   * threads, in parallel, with no copy, and `n` may be any number (pagesPerSend() says how many to
+   * give at once). Otherwise `fill` reads them straight into a channel slot (legacy: into `scratch`,
+   * then send()), and `n` is at most a packet's worth.
+   */
+  async sendPages(
+    block: BlockTarget,
+    first: number,
+    n: number,
+    fill: (into: Uint8Array) => Promise<void>,
+    scratch: Uint8Array,
+  ): Promise<void> {
+    const channelReads = this.channelReads(block);
+    if (!channelReads && n > SLOT_PAGES) throw new RangeError(`a batch holds at most ${SLOT_PAGES} pages`);
+    if (this.legacy) {
+      const buf = scratch.subarray(0, n * TARGET_PAGE_SIZE);
+      await fill(buf);
+      return this.send({ block, pages: Array.from({ length: n }, (_, i) => first + i), buf });
+    }
+    if (this.failure !== undefined) throw this.failure;
+    const { ch, slot } = await this.takeSlot();
+    const b = slotBase(slot);
+    if (channelReads) {
+      ch.ctl[b + SLOT_FIRST_PAGE] = first;
+    } else {
+      // On a failed read the slot stays free and the channel's next slot is still this one.
+      await fill(ch.data.subarray(slot * SLOT_BYTES, slot * SLOT_BYTES + n * TARGET_PAGE_SIZE));
+      for (let i = 0; i < n; i++) ch.ctl[b + SLOT_PAGE_LIST + i] = first + i;
+    }
+    this.queueSlot(ch, slot, block, n, channelReads);
+  }
+
+  /** How many pages of `block` one sendPages call should take: a range when channels read the image. */
+  pagesPerSend(block: BlockTarget): number {
+    return this.channelReads(block) ? CHANNEL_READ_PAGES : SLOT_PAGES;
+  }
+
+  private channelReads(block: BlockTarget): boolean {
+    return block.image !== undefined && !this.legacy;
+  }
+
+  /** multifd with zero detection in the migration flow (ram.c: save_zero_page before queueing). */
+  private get legacy(): boolean {
+    return this.multifd && this.zpd === "legacy";
+  }
+
+  /** The next channel in turn and its next slot, once free (multifd_send picks channels round-robin). */
+  private async takeSlot(): Promise<{ ch: WorkerChannel; slot: number }> {
+    const ch = this.channels[this.next] as WorkerChannel;
+    this.next = (this.next + 1) % this.channels.length;
+    const { slot, failure } = await ch.take();
+    this.failure ??= failure ?? ch.dead;
+    if (this.failure !== undefined) throw this.failure;
+    return { ch, slot };
+  }
+
+  /**
+   * Fills in a slot's parameters and hands it to the channel: its data and page list are in place, or
+   * with `readImage` it names a range from SLOT_FIRST_PAGE that the channel reads from the image.
+   */
+  private queueSlot(
+    ch: WorkerChannel,
+    slot: number,
+    block: BlockTarget,
+    npages: number,
+    readImage = false,
+  ): void {
+    const b = slotBase(slot);
+    ch.ctl[b + SLOT_READ_IMAGE] = readImage ? 1 : 0;
+    const offset = toSafeNumber(block.pagesOffset, "pages_offset");
+    ch.ctl[b + SLOT_NPAGES] = npages;
+    ch.ctl[b + SLOT_DETECT_ZERO] = !this.legacy && this.zpd !== "none" ? 1 : 0;
     ch.ctl[b + SLOT_OFFSET_LO] = (offset % 2 ** 32) | 0;
     ch.ctl[b + SLOT_OFFSET_HI] = Math.floor(offset / 2 ** 32);
-    const bitmap = batch.block.bitmap.bytes.buffer as SharedArrayBuffer;
+    const bitmap = block.bitmap.bytes.buffer as SharedArrayBuffer;
     let id = this.blockIds.get(bitmap);
     if (id === undefined) {
       id = this.blockIds.size;
       this.blockIds.set(bitmap, id);
     }
-    ch.queue(slot, id, bitmap);
+    ch.queue(slot, id, block);
   }
 
   /** Clears the bits of zero pages; returns the batch indexes of the normal pages. */

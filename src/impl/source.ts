@@ -106,6 +106,11 @@ export class FileSource implements RandomAccessSource {
     return done;
   }
 
+  /** The path when this is a regular file (others may open and pread it themselves), else undefined. */
+  get filePath(): string | undefined {
+    return this.regular ? this.path : undefined;
+  }
+
   /** The file descriptor, for callers that need positional I/O of their own. */
   get fd(): number {
     return this.fh.fd;

@@ -41,6 +41,10 @@ import type { ZeroPageDetection } from "./zero-page.js";
 /** Where a block's initial contents come from (a RAM image file, or memory in tests). */
 export interface PageReader {
   readInto(offset: bigint, into: Uint8Array): Promise<number>;
+  /** a regular file holding the pages from offset 0: channel threads may read it themselves */
+  readonly filePath?: string | undefined;
+  /** its size, when known */
+  readonly size?: bigint;
 }
 
 export interface SaveBlock {
@@ -242,32 +246,38 @@ export async function saveMappedRam(path: string, plan: SavePlan): Promise<SaveR
 
     sender = await PageSender.start(main, plan.zeroPageDetection, plan.multifdChannels);
     const shared = PageSender.needsSharedBitmap(plan.multifdChannels);
-    const targets: BlockTarget[] = start.layouts.map((l) => ({
-      idstr: l.idstr,
-      pagesOffset: l.pagesOffset,
-      bitmap: shared ? PageBitmap.shared(l.numPages) : new PageBitmap(l.numPages),
-    }));
+    const targets: BlockTarget[] = start.layouts.map((l, i) => {
+      const image = (plan.blocks[i] as SaveBlock).image;
+      const t: BlockTarget = {
+        idstr: l.idstr,
+        pagesOffset: l.pagesOffset,
+        bitmap: shared ? PageBitmap.shared(l.numPages) : new PageBitmap(l.numPages),
+      };
+      if (image.filePath !== undefined && image.size !== undefined) {
+        if (image.size < l.usedLength) throw shortImage(l.idstr, image.size, l.usedLength);
+        t.image = { path: image.filePath, usedLength: l.usedLength };
+      }
+      return t;
+    });
 
     // Bulk pass: every page is dirty at the start of a save.
     const progressTotal = plan.blocks.reduce((s, b) => s + b.usedLength, 0n);
     let progressDone = 0n;
+    // Pages are read straight into the channels' slots; legacy zero detection reads into `scratch`.
+    const scratch = new Uint8Array(MULTIFD_PAGES_PER_PACKET * TARGET_PAGE_SIZE);
     for (let bi = 0; bi < plan.blocks.length; bi++) {
       const block = plan.blocks[bi] as SaveBlock;
       const target = targets[bi] as BlockTarget;
       const layout = start.layouts[bi] as BlockLayout;
-      for (let first = 0; first < layout.numPages; first += MULTIFD_PAGES_PER_PACKET) {
-        const n = Math.min(MULTIFD_PAGES_PER_PACKET, layout.numPages - first);
-        const buf = new Uint8Array(n * TARGET_PAGE_SIZE);
-        const got = await block.image.readInto(BigInt(first) * TARGET_PAGE_SIZE_N, buf);
-        if (got !== buf.length) {
-          throw new MappedRamError("ERR_BAD_ARGUMENT", {
-            subject: `RAM image of block "${block.idstr}"`,
-            offset: BigInt(first) * TARGET_PAGE_SIZE_N + BigInt(got),
-            rule: `is shorter than used_length ${hex(block.usedLength)}`,
-          });
-        }
-        const pages = Array.from({ length: n }, (_, i) => first + i);
-        await sender.send({ block: target, pages, buf });
+      const step = sender.pagesPerSend(target);
+      for (let first = 0; first < layout.numPages; first += step) {
+        const n = Math.min(step, layout.numPages - first);
+        const at = BigInt(first) * TARGET_PAGE_SIZE_N;
+        const fill = async (into: Uint8Array) => {
+          const got = await block.image.readInto(at, into);
+          if (got !== into.length) throw shortImage(block.idstr, at + BigInt(got), block.usedLength);
+        };
+        await sender.sendPages(target, first, n, fill, scratch);
         progressDone += BigInt(n * TARGET_PAGE_SIZE);
         plan.onProgress?.(progressDone, progressTotal);
       }
@@ -378,6 +388,15 @@ async function sendRound(round: DirtyPage[], plan: SavePlan, targets: BlockTarge
   }
 }
 
+/** A RAM image that ends at `end`, before the block's used_length. */
+function shortImage(idstr: string, end: bigint, usedLength: bigint): MappedRamError {
+  return new MappedRamError("ERR_BAD_ARGUMENT", {
+    subject: `RAM image of block "${idstr}"`,
+    offset: end,
+    rule: `is shorter than used_length ${hex(usedLength)}`,
+  });
+}
+
 /** Sends the pages of each snapshot that differ from the block's previous contents. */
 async function sendSnapshotRound(
   round: RoundSnapshot[],
@@ -388,6 +407,10 @@ async function sendSnapshotRound(
   sender: PageSender,
 ): Promise<void> {
   const seen = new Set<string>();
+  // Reused for every batch: PageSender.send has copied a batch into a channel slot when it resolves.
+  const oldBuf = new Uint8Array(MULTIFD_PAGES_PER_PACKET * TARGET_PAGE_SIZE);
+  const nowBuf = new Uint8Array(MULTIFD_PAGES_PER_PACKET * TARGET_PAGE_SIZE);
+  const sendBuf = new Uint8Array(MULTIFD_PAGES_PER_PACKET * TARGET_PAGE_SIZE);
   for (let bi = 0; bi < plan.blocks.length; bi++) {
     const target = targets[bi] as BlockTarget;
     const layout = layouts[bi] as BlockLayout;
@@ -397,8 +420,8 @@ async function sendSnapshotRound(
     const before = current.get(target.idstr) as PageReader;
     for (let first = 0; first < layout.numPages; first += MULTIFD_PAGES_PER_PACKET) {
       const n = Math.min(MULTIFD_PAGES_PER_PACKET, layout.numPages - first);
-      const old = new Uint8Array(n * TARGET_PAGE_SIZE);
-      const now = new Uint8Array(n * TARGET_PAGE_SIZE);
+      const old = oldBuf.subarray(0, n * TARGET_PAGE_SIZE);
+      const now = nowBuf.subarray(0, n * TARGET_PAGE_SIZE);
       const at = BigInt(first) * TARGET_PAGE_SIZE_N;
       const gotOld = await before.readInto(at, old);
       const gotNow = await snap.image.readInto(at, now);
@@ -416,7 +439,7 @@ async function sendSnapshotRound(
         if (Buffer.compare(a, b) !== 0) pages.push(i);
       }
       if (pages.length === 0) continue;
-      const buf = new Uint8Array(pages.length * TARGET_PAGE_SIZE);
+      const buf = sendBuf.subarray(0, pages.length * TARGET_PAGE_SIZE);
       pages.forEach((i, j) => {
         buf.set(now.subarray(i * TARGET_PAGE_SIZE, (i + 1) * TARGET_PAGE_SIZE), j * TARGET_PAGE_SIZE);
       });

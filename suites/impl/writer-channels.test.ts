@@ -1,0 +1,142 @@
+// The two ways bulk-pass pages reach the channels: channel threads reading the RAM image file
+// themselves, or the flow reading into a channel slot (a reader that is not a file). Both must give the
+// same file, report progress, and report a RAM image shorter than used_length the same way.
+import { readFile, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { MappedRamError } from "../../src/impl/errors.js";
+import type { SaveBlock } from "../../src/impl/writer.js";
+import type { ZeroPageDetection } from "../../src/impl/zero-page.js";
+import { checkFile, memorySource } from "../../src/oracle/index.js";
+import { PAGE, saveWithPlan, specImage, tempDir } from "../cli/fixtures.js";
+
+const dir = await tempDir("writer-channels");
+const MiB = 1024 * 1024;
+
+/** A PageReader over memory: no filePath, so the flow reads every batch itself. */
+function memoryReader(image: Uint8Array, length = image.length) {
+  return {
+    async readInto(offset: bigint, into: Uint8Array): Promise<number> {
+      const from = Math.min(Number(offset), length);
+      const n = Math.min(into.length, length - from);
+      into.set(image.subarray(from, from + n));
+      return n;
+    },
+  };
+}
+
+/** `pages` pages: every third all-zero, the others filled with their index (so runs break often). */
+function patterned(pages: number): Uint8Array {
+  const image = new Uint8Array(pages * PAGE);
+  for (let p = 0; p < pages; p++) if (p % 3 !== 0) image.fill((p % 251) + 1, p * PAGE, (p + 1) * PAGE);
+  return image;
+}
+
+describe("channels reading the image file give the file the flow's reads give", () => {
+  const image = patterned(5000); // more than one 4096-page range
+  const cases: Array<[number | null, ZeroPageDetection]> = [
+    [null, "multifd"],
+    [null, "none"],
+    [2, "multifd"],
+    [3, "legacy"],
+    [1, "none"],
+  ];
+  it.each(cases)("multifd channels %s, zero-page-detection %s", async (channels, zpd) => {
+    const set = (plan: Parameters<Parameters<typeof saveWithPlan>[2]>[0]) => {
+      plan.multifdChannels = channels;
+      plan.zeroPageDetection = zpd;
+    };
+    const fromFile = await saveWithPlan(dir, [{ idstr: "r", image }], set);
+    const fromMemory = await saveWithPlan(dir, [{ idstr: "r", image }], (plan) => {
+      set(plan);
+      const b = plan.blocks[0];
+      if (b === undefined) throw new Error("no block");
+      b.image = memoryReader(image);
+    });
+    const a = await readFile(fromFile);
+    expect(Buffer.compare(a, await readFile(fromMemory))).toBe(0);
+    // and the oracle, from the image alone, finds the bitmap and every page where they must be
+    const report = await checkFile(memorySource(a), {
+      ram: [{ idstr: "r", image: memorySource(image) }],
+      zeroPageDetection: zpd === "none" ? "none" : "multifd",
+    });
+    expect(report.findings.filter((f) => f.severity !== "info")).toEqual([]);
+  });
+});
+
+describe("progress of the bulk pass", () => {
+  it("is reported per 16 MiB range when channels read the image file (40 MiB image)", async () => {
+    const calls: Array<[number, number]> = [];
+    await saveWithPlan(dir, [{ idstr: "r", image: specImage(10240) }], (plan) => {
+      plan.onProgress = (d, t) => calls.push([Number(d), Number(t)]);
+    });
+    expect(calls).toEqual([
+      [16 * MiB, 40 * MiB],
+      [32 * MiB, 40 * MiB],
+      [40 * MiB, 40 * MiB],
+    ]);
+  });
+
+  it("is reported per 128-page batch (512 KiB, spec 2.7) when the flow reads", async () => {
+    const image = specImage(2048);
+    const calls: number[] = [];
+    await saveWithPlan(dir, [{ idstr: "r", image }], (plan) => {
+      plan.onProgress = (d) => calls.push(Number(d));
+      const b = plan.blocks[0];
+      if (b === undefined) throw new Error("no block");
+      b.image = memoryReader(image);
+    });
+    expect(calls).toEqual(Array.from({ length: 16 }, (_, i) => (i + 1) * 512 * 1024));
+  });
+});
+
+describe("a RAM image shorter than used_length", () => {
+  const pages = 300; // used_length 0x12c000
+  const image = patterned(pages);
+  const shortAt = 200 * PAGE + 100; // 0xc8064
+  const message = `cannot decode RAM image of block "r" at offset 0xc8064: is shorter than used_length 0x12c000`;
+
+  /** The error of a save whose block image `edit` replaces (with multifd `channels`, or none). */
+  async function saveError(
+    edit: (b: SaveBlock) => void,
+    channels: number | null = null,
+  ): Promise<MappedRamError> {
+    const e = await saveWithPlan(dir, [{ idstr: "r", image }], (plan) => {
+      plan.multifdChannels = channels;
+      const b = plan.blocks[0];
+      if (b === undefined) throw new Error("no block");
+      edit(b);
+    }).then(
+      () => undefined,
+      (err: unknown) => err,
+    );
+    expect(e).toBeInstanceOf(MappedRamError);
+    return e as MappedRamError;
+  }
+
+  it("read by the flow: the offset where the image ends", async () => {
+    const e = await saveError((b) => {
+      b.image = memoryReader(image, shortAt);
+    });
+    expect([e.code, e.offset, e.message]).toEqual(["ERR_BAD_ARGUMENT", BigInt(shortAt), message]);
+  });
+
+  it("a file whose size says so: refused before any page is written", async () => {
+    const path = join(dir, "short.img");
+    await writeFile(path, image.subarray(0, shortAt));
+    const e = await saveError((b) => {
+      b.image = { ...memoryReader(image, shortAt), filePath: path, size: BigInt(shortAt) };
+    });
+    expect([e.code, e.offset, e.message]).toEqual(["ERR_BAD_ARGUMENT", BigInt(shortAt), message]);
+  });
+
+  it.each([null, 2])("a file that ends early while a channel reads it (multifd %s)", async (channels) => {
+    const path = join(dir, `ends-early-${channels}.img`);
+    await writeFile(path, image.subarray(0, shortAt));
+    // the size claims the whole block: only the channel's read finds the end
+    const e = await saveError((b) => {
+      b.image = { ...memoryReader(image), filePath: path, size: BigInt(pages * PAGE) };
+    }, channels);
+    expect([e.code, e.offset, e.message]).toEqual(["ERR_BAD_ARGUMENT", BigInt(shortAt), message]);
+  });
+});
