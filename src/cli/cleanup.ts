@@ -5,7 +5,7 @@
 import { readdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { setGracefulCleanup } from "tmp-promise";
-import { liveQemus } from "../qemu/index.js";
+import { liveQemus } from "../qemu/registry.js";
 
 /** A synchronous cleanup: it runs inside a signal handler, right before the process exits. */
 export type Cleanup = () => void;

@@ -4,6 +4,7 @@ import { access } from "node:fs/promises";
 import { delimiter, join, resolve } from "node:path";
 import { execa } from "execa";
 import { QemuError } from "./errors.js";
+import { QEMU_EXECUTABLE } from "./executable.js";
 
 export interface QemuVersion {
   major: number;
@@ -27,7 +28,7 @@ export const MAPPED_RAM_MIN_VERSION: Readonly<QemuVersion> = Object.freeze({ maj
 /** Environment variable naming the QEMU binary to use (a path); overrides PATH lookup. */
 export const QEMU_ENV = "MRC_QEMU";
 /** Executable looked up on PATH when `MRC_QEMU` is unset. */
-export const QEMU_EXECUTABLE = "qemu-system-x86_64";
+export { QEMU_EXECUTABLE };
 
 /** `a < b` → negative, equal → 0, `a > b` → positive. */
 export function compareVersions(a: QemuVersion, b: QemuVersion): number {

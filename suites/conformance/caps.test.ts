@@ -7,7 +7,7 @@ import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { dir } from "tmp-promise";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { runConformanceCommand } from "../../src/cli/commands/conformance.js";
+import { runConformanceCommand } from "../../src/cli/commands/conformance-run.js";
 import { type CapsCase, incomingMatrix, outgoingMatrix } from "../../src/conformance/caps/cases.js";
 import { type CaseRun, compareRuns, runModelCase } from "../../src/conformance/caps/compare.js";
 import { PINNED } from "../../src/conformance/caps/pinned.js";

@@ -6,7 +6,7 @@ import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { dir } from "tmp-promise";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { runConformanceCommand } from "../../src/cli/commands/conformance.js";
+import { runConformanceCommand } from "../../src/cli/commands/conformance-run.js";
 import { idMatcher } from "../../src/conformance/match.js";
 import { exitCodeOf, runConformance } from "../../src/conformance/runner.js";
 import { mrc } from "../helpers/cli.js";

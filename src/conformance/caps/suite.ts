@@ -10,12 +10,12 @@ import type { QemuTarget } from "../adapters/qemu.js";
 import type { ExternalObservation, ExternalSuite } from "../runner.js";
 import { type CapsCase, DEFAULT_SEED, incomingMatrix, outgoingMatrix, sequenceId } from "./cases.js";
 import { capsObservation } from "./compare.js";
+import { DEFAULT_CONFORMANCE_SEQUENCES } from "./defaults.js";
 import { probeEnvironment } from "./host.js";
 import { PINNED } from "./pinned.js";
 import { CapsQemuPool, type CaseResult } from "./pool.js";
 
-/** Generated sequences in a conformance run unless told otherwise (the vitest suite runs 300). */
-export const DEFAULT_CONFORMANCE_SEQUENCES = 100;
+export { DEFAULT_CONFORMANCE_SEQUENCES };
 
 /**
  * Runs `cases` on the QEMU under test and reports one `CaseResult` per case as it is decided. The
