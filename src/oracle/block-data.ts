@@ -4,7 +4,7 @@
 // Page i: 4096 bytes at pages_offset + i*4096, loaded iff bit i is set; clear-bit pages are never
 // read by QEMU (they may hold stale bytes after a live save). Everything is read in chunks.
 import { bitIsSet } from "./bitmap.js";
-import { hex, isZero, quote } from "./bytes.js";
+import { equalRange, hex, isZero, quote } from "./bytes.js";
 import { PAGE_SIZE } from "./constants.js";
 import { type ByteSource, readRange } from "./source.js";
 import type { ObservedBlock, Walk } from "./walk.js";
@@ -144,9 +144,4 @@ export async function scanBlockData(w: Walk, b: ObservedBlock, image: ByteSource
       rule: `must equal the image's page: ${pageDiff.count} pages differ`,
     });
   }
-}
-
-function equalRange(a: Uint8Array, b: Uint8Array, from: number, to: number): boolean {
-  for (let i = from; i < to; i++) if (a[i] !== b[i]) return false;
-  return true;
 }

@@ -27,8 +27,9 @@ describe("runVerify on every hand-made corrupt file", () => {
     const path = join(dir, `case-${i}.mig`);
     await c.make().file.saveTo(path);
     const out: string[] = [];
-    const plain = await runVerify(path, { ram: [] }, (s) => out.push(s));
-    const strict = await runVerify(path, { ram: [], strict: true }, () => undefined);
+    const full = { ram: [], scanClearPages: true };
+    const plain = await runVerify(path, full, (s) => out.push(s));
+    const strict = await runVerify(path, { ...full, strict: true }, () => undefined);
     const severity = findingCase(c.id).severity;
     expect(out.join("")).toContain(`${severity} ${c.id} at ${hex(c.offset)}: `);
     if (severity === "fail") {
@@ -37,6 +38,22 @@ describe("runVerify on every hand-made corrupt file", () => {
       // nonstrict: accepted unless --strict; info: always accepted
       expect([plain, strict]).toEqual(severity === "nonstrict" ? [0, 1] : [0, 0]);
     }
+  });
+});
+
+describe("mrc verify reads clear-bit pages only when asked", () => {
+  it("reports stale bytes under a clear bit with --scan-clear-pages, and not without", async () => {
+    const c = CORRUPT_CASES.find((x) => x.id === "ram.pages.staleUnderClearBit");
+    if (c === undefined) throw new Error("no staleUnderClearBit case");
+    const path = join(dir, "stale.mig");
+    await c.make().file.saveTo(path);
+    const without: string[] = [];
+    expect(await runVerify(path, { ram: [] }, (s) => without.push(s))).toBe(0);
+    expect(without.join("")).toBe(`${path}: 0 fail, 0 nonstrict, 0 info\n`);
+    const withScan: string[] = [];
+    expect(await runVerify(path, { ram: [], scanClearPages: true }, (s) => withScan.push(s))).toBe(0);
+    expect(withScan.join("")).toContain("info ram.pages.staleUnderClearBit at 0x108000: ");
+    expect(withScan.join("")).toContain(`${path}: 0 fail, 0 nonstrict, 1 info\n`);
   });
 });
 
@@ -84,6 +101,18 @@ describe("mrc verify through the command line parser", () => {
     expect(await mrc("verify", path, "--offset", "4k", "--strict")).toBe(0);
     expect(await mrc("verify", path)).toBe(1); // read from 0: the prefix is not QEVM
     expect(stdout.join("")).toContain("fail stream.magic.invalid at 0x0: ");
+  });
+
+  it("--scan-clear-pages turns the stale-byte scan on", async () => {
+    const c = CORRUPT_CASES.find((x) => x.id === "ram.pages.staleUnderClearBit");
+    if (c === undefined) throw new Error("no case");
+    const path = await save("stale-cli.mig", c.make);
+    expect(await mrc("verify", path)).toBe(0);
+    expect(stdout.join("")).toBe(`${path}: 0 fail, 0 nonstrict, 0 info\n`);
+    expect(await mrc("verify", path, "--scan-clear-pages")).toBe(0);
+    expect(stdout.join("")).toMatch(
+      /^info ram\.pages\.staleUnderClearBit at 0x108000: .*\n.*: 0 fail, 0 nonstrict, 1 info\n$/,
+    );
   });
 
   it("a nonstrict file: exit 0, and 1 with --strict; --json is an array of the findings", async () => {

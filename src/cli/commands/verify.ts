@@ -18,6 +18,8 @@ export interface VerifyFlags {
   ram: Array<[string, string]>;
   strict?: boolean;
   json?: boolean;
+  /** also read the pages whose bit is clear (stale bytes are info); off: only what QEMU would read */
+  scanClearPages?: boolean;
 }
 
 function summary(findings: readonly Finding[]): string {
@@ -53,6 +55,7 @@ export async function runVerify(
     const onProgress = progress?.update;
     const { findings } = await checkFile(src, {
       ram,
+      scanClearPages: flags.scanClearPages ?? false,
       ...(flags.offset === undefined ? {} : { offset: flags.offset }),
       ...(onProgress ? { onProgress } : {}),
     });
@@ -90,6 +93,11 @@ export function registerVerify(program: Command): void {
     )
     .option("--strict", "also fail on nonstrict findings (accepted by QEMU, never written by it)")
     .option("--json", "the findings as a JSON array (offsets as hex strings)")
+    .option(
+      "--scan-clear-pages",
+      "also read the pages whose bitmap bit is clear and report non-zero bytes there (info); by default " +
+        "verify reads only what QEMU's loader reads",
+    )
     .addHelpText(
       "after",
       "\nExit status: 0 no fail finding (with --strict: no nonstrict either), 1 otherwise, 2 usage or I/O error." +
