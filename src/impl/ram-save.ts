@@ -201,11 +201,13 @@ class WorkerChannel {
 }
 
 /**
- * I/O threads for the main channel's pages without multifd. QEMU writes them from the migration thread
- * alone; here two threads share the reading, zero checks and writes. No byte of the file depends on
- * which thread wrote a page.
+ * The fewest I/O threads a save uses. QEMU writes pages from the migration thread alone (no multifd)
+ * or from one thread per channel, and reads nothing (guest RAM is mapped); here reading the image is
+ * work too, so at least two threads share it. With fewer multifd channels, threads take a channel's
+ * batches in turn and report errors as that channel. No byte of the file depends on which thread wrote
+ * a page.
  */
-const MAIN_IO_THREADS = 2;
+const MIN_IO_THREADS = 2;
 
 /**
  * Pages per hand-off when channels read the image themselves (16 MiB): few enough hand-offs that the
@@ -217,7 +219,7 @@ const CHANNEL_READ_PAGES = 4096;
  * The page sender. With multifd, N channels on worker threads — each with its own descriptor on the
  * output — take batches in turn (multifd_send); zero detection runs in the channel (`multifd`) or in
  * the migration flow (`legacy`), and `none` writes every page. Without multifd the main channel's page
- * writes run the same way on MAIN_IO_THREADS I/O threads; zero detection and bitmap updates are then
+ * writes run the same way on MIN_IO_THREADS I/O threads; zero detection and bitmap updates are then
  * done there too. Channels read bulk-pass pages from the RAM image themselves when it is a file. Which
  * thread does any of it changes no byte of the file: pages go to fixed offsets, every batch of a round
  * names distinct pages, and the bitmap is written only after sync(). Each channel holds at most
@@ -236,9 +238,10 @@ export class PageSender {
 
   static async start(main: OutputFile, zpd: ZeroPageDetection, channels: number | null): Promise<PageSender> {
     const s = new PageSender(zpd, (channels ?? 0) > 0);
-    if (!s.multifd)
-      for (let i = 0; i < MAIN_IO_THREADS; i++) s.channels.push(new WorkerChannel(main.path, null));
-    for (let i = 0; i < (channels ?? 0); i++) s.channels.push(new WorkerChannel(main.path, i));
+    const threads = Math.max(channels ?? 0, MIN_IO_THREADS);
+    for (let i = 0; i < threads; i++) {
+      s.channels.push(new WorkerChannel(main.path, s.multifd ? i % (channels ?? 1) : null));
+    }
     return s;
   }
 
