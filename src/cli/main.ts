@@ -3,7 +3,7 @@
 import type { EventEmitter } from "node:events";
 import { Command, CommanderError } from "commander";
 import { installSignalCleanup } from "./cleanup.js";
-import { commands } from "./commands/index.js";
+import { loadCommands, type Register } from "./commands/index.js";
 import { EXIT_USAGE, exitCodeFor, formatError } from "./common.js";
 
 const ROOT_HELP = `
@@ -52,7 +52,8 @@ function polish(cmd: Command): void {
   }
 }
 
-export function buildProgram(): Command {
+/** The program with the given commands registered (loadCommands: all, or the one a run names). */
+export function buildProgram(registers: readonly Register[]): Command {
   const program = new Command("mrc")
     .description("Conformance harness for QEMU's mapped-ram migration file format (with and without multifd)")
     .version("0.1.0")
@@ -63,7 +64,7 @@ export function buildProgram(): Command {
     })
     .addHelpText("after", ROOT_HELP)
     .exitOverride();
-  for (const register of commands) register(program);
+  for (const register of registers) register(program);
   for (const sub of program.commands) {
     sub.exitOverride().showHelpAfterError(false);
     polish(sub);
@@ -73,7 +74,7 @@ export function buildProgram(): Command {
 
 /** Runs `mrc` with `argv` (without node and script) and returns the exit code. */
 export async function main(argv: readonly string[]): Promise<number> {
-  const program = buildProgram();
+  const program = buildProgram(await loadCommands(argv));
   // Commands report their result through process.exitCode; start clean, and leave it clean.
   process.exitCode = undefined;
   try {

@@ -2,6 +2,7 @@
 // unknown option, a missing argument or a missing command is one line on stderr and exit 2; the
 // global --quiet works on either side of the command name; NO_COLOR is respected.
 import { describe, expect, it } from "vitest";
+import { loadCommands } from "../../src/cli/commands/index.js";
 import { buildProgram } from "../../src/cli/main.js";
 import { MRC_MAIN, mrc } from "../helpers/cli.js";
 import { saveFile, specImage, tempDir } from "./fixtures.js";
@@ -9,7 +10,8 @@ import { run } from "./run.js";
 
 const dir = await tempDir("help");
 
-const names = buildProgram()
+const all = await loadCommands([]);
+const names = buildProgram(all)
   .commands.map((c) => c.name())
   .filter((n) => n !== "help");
 
@@ -47,7 +49,7 @@ describe.each(names)("mrc %s", (name) => {
     const r = await run([name, "--help"], NO_COLOUR);
     expect(r.code).toBe(0);
     expect(r.stderr).toBe("");
-    const cmd = buildProgram().commands.find((c) => c.name() === name);
+    const cmd = buildProgram(all).commands.find((c) => c.name() === name);
     for (const o of cmd?.options ?? []) {
       expect(o.description.length, `${o.flags} has a meaning`).toBeGreaterThan(0);
       expect(r.stdout).toContain(o.flags);
@@ -64,9 +66,24 @@ describe.each(names)("mrc %s", (name) => {
     expect(r.stdout).toBe("");
     oneLine(r.stderr);
     // commander reports a missing required option before an unknown one
-    const cmd = buildProgram().commands.find((c) => c.name() === name);
+    const cmd = buildProgram(all).commands.find((c) => c.name() === name);
     if (!cmd?.options.some((o) => o.mandatory))
       expect(r.stderr).toContain("unknown option '--no-such-option'");
+  });
+});
+
+describe("which command modules a run loads", () => {
+  it("only the named command's, after global options; all for help, --version or an unknown word", async () => {
+    expect(all).toHaveLength(12);
+    expect(await loadCommands(["-q", "extract", "x.mig", "-o", "d"])).toEqual([
+      (await import("../../src/cli/commands/extract.js")).registerExtract,
+    ]);
+    expect(await loadCommands(["save", "--help"])).toEqual([
+      (await import("../../src/cli/commands/save.js")).registerSave,
+    ]);
+    for (const argv of [["--help"], ["help", "save"], ["--version"], ["inspec"], []]) {
+      expect(await loadCommands(argv)).toEqual(all);
+    }
   });
 });
 
