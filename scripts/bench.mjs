@@ -37,6 +37,8 @@ const USAGE = `usage: npm run bench -- [options]   (after npm run build)
   --dist DIR         the build to measure (default dist/; e.g. a copy of an older build, for before/after)
   --qemu-ram DIR     where QEMU's destination RAM file goes for load (default /dev/shm: memory, as a
                      VM's RAM is; falls back to --dir when /dev/shm is missing or too small)
+  --extract-dir DIR  where mrc extract writes its block file for load (default: the same directory as
+                     QEMU's destination RAM, so both write onto the same filesystem)
   --quick            smoke test: 256M, 1 run (sizes/runs can still be given)
   --dir DIR          where images and outputs go (default bench/out/work)
   --out FILE         results file (default bench/results.json; with --quick bench/out/results-quick.json)
@@ -55,6 +57,7 @@ function parseCli(argv) {
       ops: { type: "string" },
       dist: { type: "string" },
       "qemu-ram": { type: "string" },
+      "extract-dir": { type: "string" },
       quick: { type: "boolean", default: false },
       dir: { type: "string" },
       out: { type: "string" },
@@ -88,6 +91,7 @@ function parseCli(argv) {
     ops,
     dist: resolve(values.dist ?? join(root, "dist")),
     qemuRam: values["qemu-ram"] === undefined ? undefined : resolve(values["qemu-ram"]),
+    extractDir: values["extract-dir"] === undefined ? undefined : resolve(values["extract-dir"]),
     sizes,
     patterns,
     runs,
@@ -499,10 +503,14 @@ async function benchLoad(opts, tag, image, size, loadFile, result, notes) {
     notes.push(`${tag}: /dev/shm too small; QEMU loaded into a RAM file in ${ramDir} (${ramFs.fstype})`);
   }
   const ram = join(ramDir, `mrc-bench-${process.pid}-${tag}.ram`);
+  // extract writes where QEMU's RAM goes (the same filesystem), unless told otherwise
+  const xbase = opts.extractDir ?? ramDir;
+  const xFs = await filesystemOf(xbase);
+  result.extractDir = { dir: xbase, ...xFs };
   log(
-    `load: QEMU's destination RAM file in ${ramDir} (${ramFs.fstype}); mrc extract writes ${workDir} (${(await filesystemOf(workDir)).fstype})`,
+    `load: QEMU's destination RAM file in ${ramDir} (${ramFs.fstype}); mrc extract writes ${xbase} (${xFs.fstype})`,
   );
-  const xdir = join(workDir, `${tag}.extract`);
+  const xdir = join(xbase, `mrc-bench-${process.pid}-${tag}.extract`);
   const extracts = [];
   const loads = [];
   for (const ch of opts.channels) {
