@@ -39,6 +39,8 @@ export interface MappedRamErrorInit {
   field?: string | undefined;
   /** what must hold, e.g. "a multiple of 0x1000" */
   rule: string;
+  /** what could not be done to the subject (default "decode"; I/O errors say "read", "write", "open") */
+  verb?: string | undefined;
   expected?: string | undefined;
   actual?: string | undefined;
   bytesRequested?: bigint | undefined;
@@ -48,7 +50,8 @@ export interface MappedRamErrorInit {
 
 /**
  * Message shape: `cannot decode ramblock "pc.ram" at offset 0x1c: pages_offset must be a multiple of
- * 0x1000. Received 0x123456` — subject first, lowercase, offsets in hex.
+ * 0x1000. Received 0x123456` — subject first, lowercase, offsets in hex. I/O errors say what could not
+ * be done instead of "decode": `cannot write file "r.bin" at offset 0x1000: EFBIG: file too large, write`.
  */
 export class MappedRamError extends Error {
   override readonly name = "MappedRamError";
@@ -68,7 +71,10 @@ export class MappedRamError extends Error {
     const at = init.offset === undefined ? "" : ` at offset ${hex(init.offset)}`;
     const field = fieldName === undefined ? "" : `${fieldName} `;
     const received = actual === undefined ? "" : `. Received ${actual}`;
-    super(`cannot decode ${subject}${at}: ${field}${printable(init.rule)}${received}`, { cause: init.cause });
+    const verb = init.verb ?? "decode";
+    super(`cannot ${verb} ${subject}${at}: ${field}${printable(init.rule)}${received}`, {
+      cause: init.cause,
+    });
     this.code = code;
     this.subject = subject;
     this.offset = init.offset;

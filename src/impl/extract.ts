@@ -120,7 +120,7 @@ class PendingOutputs {
       }
     }
     const tmp = join(this.dir, `.mrc-extract-${process.pid}-${this.files.size}.partial`);
-    const out = await OutputFile.create(tmp, 0n);
+    const out = await OutputFile.create(tmp, 0n, final);
     this.files.set(block.idstr, { tmp, final, out, block });
     return out;
   }
@@ -139,6 +139,7 @@ class PendingOutputs {
           throw new MappedRamError("ERR_IO", {
             subject: `output "${f.final}"`,
             rule: "already exists (use --force to replace it)",
+            verb: "write",
           });
         }
       }
@@ -161,7 +162,7 @@ class PendingOutputs {
 }
 
 /** Below this many page bytes a file is copied on the calling thread (starting threads costs more). */
-const PARALLEL_EXTRACT_MIN_BYTES = 64n * 1024n * 1024n;
+export const PARALLEL_EXTRACT_MIN_BYTES = 64n * 1024n * 1024n;
 /** Loader channels of a parallel extract: one per core, at least 2 (reads and writes overlap), at most 4. */
 const EXTRACT_CHANNELS = Math.min(4, Math.max(2, availableParallelism()));
 
@@ -196,7 +197,11 @@ function runJob(worker: Worker, job: ExtractJob): Promise<ExtractReply> {
 }
 
 /** The error the calling-thread copy throws for the same failure. */
-function replyError(r: Exclude<ExtractReply, { ok: true }>, block: ParsedRamBlock, output: string): Error {
+function replyError(
+  r: Exclude<ExtractReply, { ok: true }>,
+  block: ParsedRamBlock,
+  output: OutputFile,
+): Error {
   const pagesOffset = (block.mappedRam as NonNullable<ParsedRamBlock["mappedRam"]>).pagesOffset;
   switch (r.kind) {
     case "short": {
@@ -209,7 +214,12 @@ function replyError(r: Exclude<ExtractReply, { ok: true }>, block: ParsedRamBloc
       });
     }
     case "write":
-      return ioError(output, BigInt(r.position), Object.assign(new Error(r.message), { code: r.code }));
+      return ioError(
+        output.path,
+        BigInt(r.position),
+        Object.assign(new Error(r.message), { code: r.code }),
+        output.finalPath,
+      );
     default:
       return Object.assign(new Error(r.message), { code: r.code });
   }
@@ -248,7 +258,7 @@ async function copyPagesInParallel(
         control,
       };
       const replies = await Promise.all(workers.map((w) => runJob(w, job)));
-      for (const r of replies) if (!r.ok) throw replyError(r, block, out.path);
+      for (const r of replies) if (!r.ok) throw replyError(r, block, out);
     }
     onProgress?.(pagesDone() * TARGET_PAGE_SIZE_N, total);
   } finally {

@@ -2,6 +2,7 @@
 // channel on the same path, positional writes only. Node's Buffer/fs live here, at the I/O edge.
 import { constants, writeSync, writevSync } from "node:fs";
 import { type FileHandle, open } from "node:fs/promises";
+import { basename } from "node:path";
 import { toSafeNumber } from "./bytes.js";
 import { MappedRamError } from "./errors.js";
 import { paceSyncIo } from "./source.js";
@@ -12,6 +13,8 @@ export class OutputFile {
     readonly path: string,
     /** a regular file: positional writes are synchronous syscalls (see paceSyncIo) */
     private readonly regular: boolean,
+    /** the file the caller will rename this one to, named in errors */
+    readonly finalPath?: string,
   ) {}
 
   /**
@@ -21,7 +24,7 @@ export class OutputFile {
    * change no byte, and on ext4 a truncate to 0 makes the last close start writeback of the whole
    * file (auto_da_alloc), which the caller would then wait for.
    */
-  static async create(path: string, offset: bigint): Promise<OutputFile> {
+  static async create(path: string, offset: bigint, finalPath?: string): Promise<OutputFile> {
     const fh = await open(path, constants.O_CREAT | constants.O_WRONLY, 0o600);
     let regular = false;
     try {
@@ -30,9 +33,9 @@ export class OutputFile {
       if (!regular || st.size !== offset) await fh.truncate(toSafeNumber(offset, "file offset"));
     } catch (e) {
       await fh.close();
-      throw ioError(path, offset, e);
+      throw ioError(path, offset, e, finalPath);
     }
-    return new OutputFile(fh, path, regular);
+    return new OutputFile(fh, path, regular, finalPath);
   }
 
   /** Another descriptor on the same file, as each multifd channel opens (O_WRONLY, no O_CREAT/O_TRUNC). */
@@ -59,7 +62,7 @@ export class OutputFile {
           done += n;
         }
       } catch (e) {
-        throw ioError(this.path, position + BigInt(done), e);
+        throw ioError(this.path, position + BigInt(done), e, this.finalPath);
       }
       await paceSyncIo(done);
       return;
@@ -71,7 +74,7 @@ export class OutputFile {
         done += bytesWritten;
       }
     } catch (e) {
-      throw ioError(this.path, position + BigInt(done), e);
+      throw ioError(this.path, position + BigInt(done), e, this.finalPath);
     }
   }
 
@@ -88,7 +91,7 @@ export class OutputFile {
       if (this.regular) await paceSyncIo(bytesWritten);
       if (bytesWritten === total) return;
     } catch (e) {
-      throw ioError(this.path, position, e);
+      throw ioError(this.path, position, e, this.finalPath);
     }
     // short vectored write: finish buffer by buffer
     let at = position;
@@ -103,7 +106,7 @@ export class OutputFile {
     try {
       await this.fh.truncate(toSafeNumber(size, "file size"));
     } catch (e) {
-      throw ioError(this.path, size, e);
+      throw ioError(this.path, size, e, this.finalPath);
     }
   }
 
@@ -112,12 +115,27 @@ export class OutputFile {
   }
 }
 
-export function ioError(path: string, offset: bigint | undefined, e: unknown): MappedRamError {
+/**
+ * An I/O error writing (or `verb`) `path`, with the errno code once (`EFBIG: file too large, write`).
+ * With `finalPath`, `path` is a temp file that would have been renamed to it: the error names the file
+ * the user asked for.
+ */
+export function ioError(
+  path: string,
+  offset: bigint | undefined,
+  e: unknown,
+  finalPath?: string,
+  verb = "write",
+): MappedRamError {
   const err = e as NodeJS.ErrnoException;
+  const message = err?.message ?? String(e);
+  const code = err?.code ?? "I/O error";
   return new MappedRamError("ERR_IO", {
-    subject: `file "${path}"`,
+    subject:
+      finalPath === undefined ? `file "${path}"` : `file "${finalPath}" (written as "${basename(path)}")`,
     offset,
-    rule: `${err?.code ?? "I/O error"}: ${err?.message ?? String(e)}`,
+    rule: message.startsWith(`${code}:`) ? message : `${code}: ${message}`,
+    verb,
     cause: e,
   });
 }

@@ -141,6 +141,7 @@ class WorkerChannel {
           cause === SHORT_IMAGE_CODE
             ? `is shorter than used_length ${hex(image.image.usedLength)}`
             : `${cause || "EIO"}: ${message}`,
+        verb: cause === SHORT_IMAGE_CODE ? "decode" : "read",
       });
     }
     if (this.index === null) {
@@ -150,9 +151,10 @@ class WorkerChannel {
       return ioError(this.path, BigInt(position), e);
     }
     return new MappedRamError("ERR_IO", {
-      subject: `multifd channel ${this.index} writing "${this.path}"`,
+      subject: `file "${this.path}" (multifd channel ${this.index})`,
       offset: BigInt(position),
-      rule: `${code || "EIO"}: ${message}`,
+      rule: message.startsWith(`${code}:`) ? message : `${code || "EIO"}: ${message}`,
+      verb: "write",
     });
   }
 

@@ -417,6 +417,7 @@ export async function reencodeFile(
         throw new MappedRamError("ERR_IO", {
           subject: `output "${output}"`,
           rule: "already exists (use --force to replace it)",
+          verb: "write",
         });
       }
     }

@@ -52,7 +52,7 @@ function expectIoError(r: { exitCode: number; stderr: string }, errno: string): 
   expect(r.exitCode).toBe(2);
   const lines = r.stderr.split("\n").filter((l) => l !== "");
   expect(lines).toHaveLength(1);
-  expect(lines[0]).toMatch(new RegExp(`^mrc: ERR_IO( @0x[0-9a-f]+)?: cannot decode .*${errno}`));
+  expect(lines[0]).toMatch(new RegExp(`^mrc: ERR_IO( @0x[0-9a-f]+)?: cannot write .*${errno}`));
 }
 
 describe.skipIf(refused !== undefined)("disk full (a 2 MiB tmpfs)", () => {

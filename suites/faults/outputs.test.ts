@@ -32,7 +32,7 @@ afterAll(async () => {
   await rm(work, { recursive: true, force: true });
 });
 
-const ALREADY = /^mrc: ERR_IO: cannot decode output "[^"]+": already exists \(use --force to replace it\)$/;
+const ALREADY = /^mrc: ERR_IO: cannot write output "[^"]+": already exists \(use --force to replace it\)$/;
 
 describe("mrc save", () => {
   it("does not replace an existing target without --force, and leaves no temp file", async () => {

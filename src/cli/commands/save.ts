@@ -53,6 +53,7 @@ export async function runSave(f: SaveFlags, progress?: Progress): Promise<number
     throw new MappedRamError("ERR_IO", {
       subject: `output "${target}"`,
       rule: "already exists (use --force to replace it)",
+      verb: "write",
     });
   }
   const tmp = tempPathFor(target, "save");

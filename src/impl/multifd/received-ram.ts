@@ -37,6 +37,7 @@ function alreadyExists(path: string): MappedRamError {
   return new MappedRamError("ERR_IO", {
     subject: `output "${path}"`,
     rule: "already exists (use --force to replace it)",
+    verb: "write",
   });
 }
 

@@ -131,7 +131,7 @@ export async function sendMigration(opts: SendOptions): Promise<SendResult> {
       if (names.has(b.idstr)) throw badArgument("block names must be unique", JSON.stringify(b.idstr));
       names.add(b.idstr);
       const image = await FileSource.open(b.image).catch((e: unknown) => {
-        throw ioError(b.image, undefined, e);
+        throw ioError(b.image, undefined, e, undefined, "open");
       });
       blocks.push({
         idstr: b.idstr,
