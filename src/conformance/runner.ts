@@ -4,8 +4,8 @@
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
-import { dir } from "tmp-promise";
 import { compareVersions, formatVersion, type QemuBinary, type QemuVersion } from "../qemu/index.js";
+import { tempDirSync } from "../qemu/temp-dir.js";
 import { oracleCheck } from "./adapters/oracle.js";
 import { type QemuTarget, qemuRead, qemuRun, qemuWrite } from "./adapters/qemu.js";
 import { referenceRead, referenceWrite, writerRecipe } from "./adapters/reference.js";
@@ -171,7 +171,7 @@ export async function runConformance(opts: RunnerOptions): Promise<RunOutcome> {
   const impls = opts.implementations ?? new Set<ImplementationKind>(["reference", "oracle", "qemu"]);
   const selected = opts.selected ?? (() => true);
   const cases = (await loadCorpus(opts.corpusDir)).filter((c) => selected(c.id));
-  const work = await dir({ prefix: "mrc-conformance-", unsafeCleanup: true });
+  const work = tempDirSync("mrc-conformance-");
   const goldens = new GoldenFiles(opts.corpusDir, work.path);
 
   const qemu = "binary" in opts.qemu ? opts.qemu : undefined;

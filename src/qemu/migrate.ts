@@ -4,12 +4,12 @@
 import { stat, truncate, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { dir } from "tmp-promise";
 import { compareVersions } from "./binary.js";
 import type { MemoryBackendFile, QemuCommandLineOptions } from "./cmdline.js";
 import { QemuError, QmpError } from "./errors.js";
 import { QemuProcess, type QemuRunResult, type QemuStartOptions } from "./process.js";
 import type { MigrationChannel, MigrationInfo, MigrationStatus, QmpExecutor } from "./qapi.js";
+import { tempDirSync } from "./temp-dir.js";
 
 /** Statuses after which `query-migrate` no longer changes by itself. */
 export const TERMINAL_MIGRATION_STATUSES: readonly MigrationStatus[] = ["completed", "failed", "cancelled"];
@@ -290,7 +290,7 @@ export async function qemuLoadFile(options: LoadFileOptions): Promise<LoadFileRe
     const size = toSize(backend.size, backend.id);
     let path = backend.path;
     if (path === undefined) {
-      created ??= await dir({ prefix: "mrc-ram-", unsafeCleanup: true });
+      created ??= tempDirSync("mrc-ram-");
       path = join(created.path, `${backend.id.replaceAll("/", "_")}.img`);
       await writeFile(path, new Uint8Array(0));
       await truncate(path, size);

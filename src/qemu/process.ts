@@ -1,10 +1,11 @@
 // One running qemu-system-x86_64 (like eshost's ConsoleAgent): private temp dir, spawn in its own process
 // group, QMP, a hard timeout that kills the group, and a normalised result once it is stopped.
+import { mkdtempSync } from "node:fs";
 import { rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { execa, type Options } from "execa";
-import { dir } from "tmp-promise";
 import { probeQemu, type QemuBinary, requireQemu } from "./binary.js";
 import { buildQemuArgs, type QemuCommandLineOptions } from "./cmdline.js";
 import { QemuError } from "./errors.js";
@@ -137,7 +138,9 @@ export class QemuProcess implements QmpExecutor, RegisteredQemu {
   /** Spawns QEMU (stopped, `-S`) and connects QMP. Throws `ERR_QEMU_START` if QEMU dies or stays silent. */
   static async start(options: QemuStartOptions): Promise<QemuProcess> {
     const binary = await resolveBinary(options.binary);
-    const temp = await dir({ prefix: "mrc-qemu-" });
+    // Made synchronously, and registered below before any await: a SIGINT cannot land between the two
+    // (an async mkdir could still be in flight when the signal handler exits, leaving the dir behind).
+    const temp = { path: mkdtempSync(join(tmpdir(), `mrc-qemu-${process.pid}-`)) };
     const socketPath = join(temp.path, "qmp.sock");
     const argv = buildQemuArgs(options, socketPath);
     // Each passed fd becomes the child's fd 3, 4, ... (Node's spawn: an integer shares that parent fd).

@@ -2,7 +2,6 @@
 // golden into fresh RAM images, as writer it makes a QEMU-made golden again, and it runs QMP sequences.
 import { closeSync, constants, openSync } from "node:fs";
 import { join } from "node:path";
-import { dir } from "tmp-promise";
 import {
   isQemuError,
   type PassedFd,
@@ -13,6 +12,7 @@ import {
   qemuLoadFile,
   waitForMigration,
 } from "../../qemu/index.js";
+import { tempDirSync } from "../../qemu/temp-dir.js";
 import { qemuSave } from "../golden/qemu-made.js";
 import { parseBig } from "../golden/writer-made.js";
 import { type FileCase, isQemuMade, type SequenceCase } from "../model.js";
@@ -110,7 +110,7 @@ export async function qemuRead(c: FileCase, path: string, target: QemuTarget): P
 /** QEMU as source: make a QEMU-made golden again and compare it (bytes, RAM image, or validity). */
 export async function qemuWrite(c: FileCase, golden: string, target: QemuTarget): Promise<WriteResult> {
   if (!isQemuMade(c)) return { kind: "error", message: "only QEMU-made cases are made again by QEMU" };
-  const tmp = await dir({ prefix: "mrc-qemuw-", unsafeCleanup: true });
+  const tmp = tempDirSync("mrc-qemuw-");
   try {
     const out = join(tmp.path, "out.mig");
     const run = await qemuSave(c.params, out, tmp.path, {
@@ -149,7 +149,7 @@ const FLAG_BITS: Record<SequenceCase["params"]["fds"][number]["flags"][number], 
 
 /** Runs a QMP sequence; QEMU refusing a step is fine, QEMU dying is not. */
 export async function qemuRun(c: SequenceCase, target: QemuTarget): Promise<RunResult> {
-  const tmp = await dir({ prefix: "mrc-seq-", unsafeCleanup: true });
+  const tmp = tempDirSync("mrc-seq-");
   const opened: number[] = [];
   let qemu: QemuProcess | undefined;
   try {

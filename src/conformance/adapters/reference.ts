@@ -2,8 +2,8 @@
 // its writer makes a golden again from the case's parameters.
 import { stat } from "node:fs/promises";
 import { join } from "node:path";
-import { dir } from "tmp-promise";
 import { extractBlocks, FileSource, isMappedRamError } from "../../impl/index.js";
+import { tempDirSync } from "../../qemu/temp-dir.js";
 import { canonicalDigest, prefixDigest } from "../golden/measure.js";
 import { applyMutations, parseBig, writeBase, writerParamsForQemu } from "../golden/writer-made.js";
 import { type FileCase, isQemuMade, type WriterParams } from "../model.js";
@@ -14,7 +14,7 @@ const hx = (v: bigint) => `0x${v.toString(16)}`;
 
 /** Loads the file at `path` with the reference reader (extractBlocks) into a scratch directory. */
 export async function referenceRead(path: string, offset: bigint): Promise<ReadResult> {
-  const out = await dir({ prefix: "mrc-ref-", unsafeCleanup: true });
+  const out = tempDirSync("mrc-ref-");
   let src: FileSource | undefined;
   try {
     src = await FileSource.open(path);
@@ -52,7 +52,7 @@ export function writerRecipe(c: FileCase): WriterParams | undefined {
 export async function referenceWrite(c: FileCase, golden: string): Promise<WriteResult> {
   const recipe = writerRecipe(c);
   if (recipe === undefined) return { kind: "error", message: "the reference writer cannot make this case" };
-  const tmp = await dir({ prefix: "mrc-refw-", unsafeCleanup: true });
+  const tmp = tempDirSync("mrc-refw-");
   try {
     const out = join(tmp.path, "out.mig");
     if (isQemuMade(c)) {

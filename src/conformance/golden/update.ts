@@ -3,9 +3,9 @@
 // QEMU-made cases need QEMU 10.0.2; our writer never makes them. Refused when CI is set.
 import { mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { dir } from "tmp-promise";
 import { FileSource, parseStream } from "../../impl/index.js";
 import { formatVersion, type QemuBinary } from "../../qemu/index.js";
+import { tempDirSync } from "../../qemu/temp-dir.js";
 import { oracleFindings } from "../adapters/oracle.js";
 import { referenceRead, writtenResult } from "../adapters/reference.js";
 import { classify } from "../classify.js";
@@ -165,7 +165,7 @@ export async function makeCase(
   qemu: QemuBinary | undefined,
   previous?: FileCase,
 ): Promise<{ c: FileCase; blobBytes: number; kept: boolean }> {
-  const tmp = await dir({ prefix: "mrc-golden-", unsafeCleanup: true });
+  const tmp = tempDirSync("mrc-golden-");
   try {
     const out = join(tmp.path, "golden.mig");
     const { provenance, finalRam } = await makeFile(def, out, tmp.path, qemu);
