@@ -132,6 +132,8 @@ export async function staleDist(): Promise<string | undefined> {
 }
 
 export function signatureOf(r: TargetResult): string {
+  // memory growth is one finding per target, whichever measurement (RSS, ArrayBuffers, heap) saw it
+  if (r.kind === "memory") return `${r.target}|memory`;
   const first = (r.detail ?? "").split("\n")[0] ?? "";
   const norm = first
     .replace(/0x[0-9a-f]+/gi, "N")

@@ -153,8 +153,9 @@ export class CaseRunner {
           const results = m.results ?? [];
           const memory = m.memory ?? { arrayBuffers: 0, heapUsed: 0 };
           if (memory.arrayBuffers > limit || memory.heapUsed > limit) {
+            // attributed to the case's last target, as the RSS sampler does: one finding either way
             results.push({
-              target: "(case)",
+              target: current,
               status: "fail",
               kind: "memory",
               detail: `the worker's ArrayBuffers grew by ${(memory.arrayBuffers / MB).toFixed(0)} MiB, its heap by ${(memory.heapUsed / MB).toFixed(0)} MiB`,
