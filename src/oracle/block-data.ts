@@ -2,7 +2,8 @@
 //
 // Bitmap: byte i/8, bit i%8 (64-bit little-endian host words), bitmap_size bytes at bitmap_offset.
 // Page i: 4096 bytes at pages_offset + i*4096, loaded iff bit i is set; clear-bit pages are never
-// read by QEMU (they may hold stale bytes after a live save). Everything is read in chunks.
+// read by QEMU (they may hold stale bytes after a live save), nor here unless scanClearPages asks.
+// Everything is read in chunks.
 import { bitIsSet } from "./bitmap.js";
 import { equalRange, hex, isZero, quote } from "./bytes.js";
 import { PAGE_SIZE } from "./constants.js";
@@ -95,8 +96,25 @@ export async function scanBlockData(w: Walk, b: ObservedBlock, image: ByteSource
     if (bits === undefined) return;
     const inFile = Math.max(0, Math.min(count, pagesInFile - first));
     const fileView = filePages.subarray(0, inFile * PAGE);
-    const got = await w.src.readInto(b.pagesOffset + BigInt(first) * PAGE_SIZE, fileView);
-    fileView.fill(0, got);
+    const fileAt = b.pagesOffset + BigInt(first) * PAGE_SIZE;
+    if (scanStale) {
+      const got = await w.src.readInto(fileAt, fileView);
+      fileView.fill(0, got);
+    } else {
+      // only the pages QEMU loads: each run of set bits with one read; clear pages are never read
+      for (let k = 0; k < inFile; ) {
+        if (!bitIsSet(bits, k)) {
+          k++;
+          continue;
+        }
+        let end = k + 1;
+        while (end < inFile && bitIsSet(bits, end)) end++;
+        const run = fileView.subarray(k * PAGE, end * PAGE);
+        const got = await w.src.readInto(fileAt + BigInt(k) * PAGE_SIZE, run);
+        run.fill(0, got);
+        k = end;
+      }
+    }
     let imageView: Uint8Array | undefined;
     if (image !== undefined && imagePagesBuf !== undefined) {
       imageView = imagePagesBuf.subarray(0, Math.max(0, Math.min(count, imagePages - first)) * PAGE);
