@@ -189,6 +189,19 @@ async function walkBlock(w: Walk, r: StreamReader, names: Set<string>): Promise<
       actual: String(pageSize),
     });
   }
+  // what every block record says, ignored or not
+  const observed = {
+    idstr,
+    usedLength,
+    recordOffset,
+    mrAddrOffset,
+    headerOffset,
+    version,
+    pageSize,
+    bitmapOffset,
+    pagesOffset,
+    numPages: expected.numPages,
+  };
   if (mrAddrOffset !== undefined && bitmapOffset === 0n && pagesOffset === 0n) {
     // QEMU 11.0+ ("migration: Fix writing mapped_ram + ignore_shared snapshots"): a block whose RAM is
     // shared memory carries a header with zero offsets and no reserved region; the stream goes on.
@@ -197,21 +210,7 @@ async function walkBlock(w: Walk, r: StreamReader, names: Set<string>): Promise<
       field: "bitmap_offset, pages_offset",
       rule: "are 0: the block is ignored under x-ignore-shared (QEMU 11.0 format), its RAM is not in the file",
     });
-    w.blocks.push({
-      idstr,
-      usedLength,
-      recordOffset,
-      mrAddrOffset,
-      headerOffset,
-      version,
-      pageSize,
-      bitmapOffset,
-      pagesOffset,
-      numPages: expected.numPages,
-      bitmapSize: 0n,
-      resumeOffset: headerEnd,
-      ignored: true,
-    });
+    w.blocks.push({ ...observed, bitmapSize: 0n, resumeOffset: headerEnd, ignored: true });
     return "ok";
   }
   if (bitmapOffset !== headerEnd) {
@@ -226,20 +225,7 @@ async function walkBlock(w: Walk, r: StreamReader, names: Set<string>): Promise<
   checkPagesOffset(w, hsub, headerOffset + 20n, pagesOffset, expected.pagesOffset);
 
   const resumeOffset = pagesOffset + usedLength;
-  const block = {
-    idstr,
-    usedLength,
-    recordOffset,
-    mrAddrOffset,
-    headerOffset,
-    version,
-    pageSize,
-    bitmapOffset,
-    pagesOffset,
-    numPages: expected.numPages,
-    bitmapSize: expected.bitmapSize,
-    resumeOffset,
-  };
+  const block = { ...observed, bitmapSize: expected.bitmapSize, resumeOffset };
   w.blocks.push(block);
   w.regions.push({
     start: bitmapOffset,

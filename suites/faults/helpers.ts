@@ -13,22 +13,7 @@ export async function sha256(path: string): Promise<string> {
     .digest("hex");
 }
 
-/** `mrc receive ...` in the background; `address` resolves from its first output line. */
-export function receiveInBackground(args: readonly string[], prefix: readonly string[] = []) {
-  const [cmd, ...rest] = [...prefix, process.execPath, MRC_MAIN, "receive", ...args] as [string, ...string[]];
-  const child = execa(cmd, rest, { reject: false, timeout: LIMIT_MS, stdin: "ignore", buffer: true });
-  const address = new Promise<string>((resolve, reject) => {
-    let seen = "";
-    child.stdout?.on("data", (d: Buffer) => {
-      seen += d.toString("utf8");
-      const m = /^listening on (\S+)\n/.exec(seen);
-      if (m) resolve(m[1] as string);
-    });
-    void child.then(() => reject(new Error(`mrc receive ended before listening: ${seen}`)));
-  });
-  address.catch(() => undefined);
-  return { child, address };
-}
+export { receiveInBackground } from "../helpers/cli.js";
 
 /** `mrc ARGS` with RLIMIT_FSIZE = `bytes`: a write past it fails with EFBIG (Node ignores SIGXFSZ). */
 export async function mrcWithFileSizeLimit(bytes: number, args: readonly string[]): Promise<MrcRun> {

@@ -18,3 +18,23 @@ export async function mrc(args: readonly string[], timeoutMs = 60_000): Promise<
   });
   return { exitCode: r.exitCode ?? -1, stdout: String(r.stdout), stderr: String(r.stderr) };
 }
+
+/** Hard limit on a background `mrc receive`. */
+const RECEIVE_LIMIT_MS = 30_000;
+
+/** `mrc receive ...` in the background; `address` resolves from its first output line. */
+export function receiveInBackground(args: readonly string[], prefix: readonly string[] = []) {
+  const [cmd, ...rest] = [...prefix, process.execPath, MRC_MAIN, "receive", ...args] as [string, ...string[]];
+  const child = execa(cmd, rest, { reject: false, timeout: RECEIVE_LIMIT_MS, stdin: "ignore", buffer: true });
+  const address = new Promise<string>((resolve, reject) => {
+    let seen = "";
+    child.stdout?.on("data", (d: Buffer) => {
+      seen += d.toString("utf8");
+      const m = /^listening on (\S+)\n/.exec(seen);
+      if (m) resolve(m[1] as string);
+    });
+    void child.then(() => reject(new Error(`mrc receive ended before listening: ${seen}`)));
+  });
+  address.catch(() => undefined);
+  return { child, address };
+}

@@ -13,7 +13,7 @@ import {
   waitForMigration,
   withQemu,
 } from "../../src/qemu/index.js";
-import { MRC_MAIN, mrc } from "../helpers/cli.js";
+import { MRC_MAIN, mrc, receiveInBackground } from "../helpers/cli.js";
 import { describeQemu, suiteQemu } from "../helpers/qemu.js";
 import { fakeMigration, playFake } from "./fake-sender.js";
 import { patternImage } from "./fixtures.js";
@@ -23,26 +23,8 @@ const LIMIT_MS = 20_000;
 /** A child process we must reap. */
 type Child = Promise<unknown> & { kill(signal?: NodeJS.Signals): boolean };
 
-/** `mrc receive ...` in the background; resolves its address from the first line of output. */
-function receive(args: readonly string[]) {
-  const child = execa(process.execPath, [MRC_MAIN, "receive", ...args], {
-    reject: false,
-    timeout: LIMIT_MS,
-    stdin: "ignore",
-    buffer: true,
-  });
-  const address = new Promise<string>((resolve, reject) => {
-    let seen = "";
-    child.stdout?.on("data", (d: Buffer) => {
-      seen += d.toString("utf8");
-      const m = /^listening on (\S+)\n/.exec(seen);
-      if (m) resolve(m[1] as string);
-    });
-    void child.then(() => reject(new Error(`mrc receive ended before listening: ${seen}`)));
-  });
-  address.catch(() => undefined);
-  return { child, address };
-}
+/** `mrc receive ...` in the background (suites/helpers/cli.ts). */
+const receive = (args: readonly string[]) => receiveInBackground(args);
 
 describe("mrc send / mrc receive (CLI)", () => {
   let work: string;
