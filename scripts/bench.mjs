@@ -724,6 +724,14 @@ async function main() {
     `peak RSS: ${HAVE_TIME ? "/usr/bin/time -f %M (wait4 ru_maxrss)" : "process.resourceUsage().maxRSS at exit"}; QEMU time: wall clock from migrate/migrate-incoming to status completed (query-migrate polled every 2 ms)`,
   );
 
+  // the fixed cost every mrc run pays (node start-up, one command's modules), for reading small-size ratios
+  const startups = [];
+  for (let i = 0; i < 5; i++) {
+    startups.push((await runTimed(process.execPath, [MRC_MAIN, "extract", "--help"])).ms);
+  }
+  const startupMs = startups.sort((a, b) => a - b)[2];
+  log(`mrc start-up (node dist/cli/main.js extract --help): ${fmt(startupMs / 1000, 3)} s, median of 5`);
+
   const notes = [];
   const results = [];
   const loadBefore = loadavg();
@@ -769,6 +777,7 @@ async function main() {
       filesystem: { dir: workDir, ...fsInfo },
       loadAverageBefore: loadBefore,
       loadAverageAfter: loadavg(),
+      mrcStartupMs: startupMs,
     },
     method: {
       throughput: "GiB of guest RAM (save, load) or of file (verify) divided by the median wall time",
