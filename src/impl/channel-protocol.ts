@@ -40,6 +40,8 @@ export const SLOT_WRITES = 7;
  */
 export const SLOT_READ_IMAGE = 9;
 export const SLOT_FIRST_PAGE = 10;
+/** the multifd channel whose batch the slot holds (a thread may carry several channels), for errors */
+export const SLOT_CHANNEL = 11;
 /** length of the error text (UTF-8: `code\nposition\nmessage`, code empty when the error has none) when FAILED */
 export const SLOT_ERROR_LENGTH = 8;
 /** page indexes within the block, ascending */
@@ -60,7 +62,8 @@ export const CONTROL_BYTES = (CTL_HEADER + SLOTS_PER_CHANNEL * SLOT_WORDS) * Int
 export interface ChannelInit {
   /** the output path; the channel opens its own O_WRONLY descriptor, as file_send_channel_create does */
   path: string;
-  channel: number;
+  /** the I/O thread's number (for its name) */
+  thread: number;
   /** CONTROL_BYTES of control words */
   control: SharedArrayBuffer;
   /** SLOTS_PER_CHANNEL × SLOT_BYTES of page data */

@@ -1,6 +1,8 @@
 // migration/ram.c: ram_save_target_page / save_zero_page / save_normal_page (mapped-ram alone) and
 // migration/multifd*.c + file.c (mapped-ram + multifd): pages go to pages_offset + index*4096 with
 // positional writes; zero pages are not written and their bit is cleared; the bitmap is shared.
+import { availableParallelism } from "node:os";
+import { basename } from "node:path";
 import { Worker } from "node:worker_threads";
 import type { PageBitmap } from "./bitmap.js";
 import { hex, toSafeNumber } from "./bytes.js";
@@ -14,6 +16,7 @@ import {
   SHORT_IMAGE_CODE,
   SLOT_BLOCK,
   SLOT_BYTES,
+  SLOT_CHANNEL,
   SLOT_DETECT_ZERO,
   SLOT_ERROR_BYTES,
   SLOT_ERROR_LENGTH,
@@ -77,9 +80,9 @@ function channelWorkerUrl(): URL {
 }
 
 /**
- * A file channel on its own worker thread with its own descriptor, fed through shared-memory slots
- * (channel-protocol.ts). `index` is the multifd channel number, or null for the main channel's writes
- * without multifd (its errors read as the main output's own).
+ * An I/O thread (a worker thread with its own descriptor on the output), fed through shared-memory slots
+ * (channel-protocol.ts). With `multifd` its errors name the multifd channel of the failed slot; without,
+ * they read as the main output's own.
  */
 class WorkerChannel {
   private readonly worker: Worker;
@@ -94,7 +97,10 @@ class WorkerChannel {
 
   constructor(
     private readonly path: string,
-    private readonly index: number | null,
+    private readonly multifd: boolean,
+    thread: number,
+    /** the name errors give the output when `path` is a temp file */
+    private readonly finalPath: string | undefined,
   ) {
     const control = new SharedArrayBuffer(CONTROL_BYTES);
     const data = new SharedArrayBuffer(SLOTS_PER_CHANNEL * SLOT_BYTES);
@@ -102,7 +108,7 @@ class WorkerChannel {
     this.ctl = new Int32Array(control);
     this.data = new Uint8Array(data);
     this.errors = new Uint8Array(errors);
-    const init: ChannelInit = { path, channel: index ?? 0, control, data, errors };
+    const init: ChannelInit = { path, thread, control, data, errors };
     this.worker = new Worker(channelWorkerUrl(), { workerData: init });
     const fail = (e: Error) => {
       this.dead ??= e;
@@ -110,7 +116,7 @@ class WorkerChannel {
       for (let s = 0; s < SLOTS_PER_CHANNEL; s++) Atomics.notify(this.ctl, slotBase(s) + SLOT_STATE);
     };
     this.worker.on("error", fail);
-    this.worker.on("exit", (code) => fail(new Error(`channel ${index ?? "main"} exited (code ${code})`)));
+    this.worker.on("exit", (code) => fail(new Error(`I/O thread ${thread} exited (code ${code})`)));
   }
 
   /** Waits until `slot` is no longer queued; a failed batch becomes the returned error. */
@@ -144,14 +150,14 @@ class WorkerChannel {
         verb: cause === SHORT_IMAGE_CODE ? "decode" : "read",
       });
     }
-    if (this.index === null) {
+    if (!this.multifd) {
       // as OutputFile.writeAt reports it
       const e: NodeJS.ErrnoException = new Error(message);
       if (code !== "") e.code = code;
-      return ioError(this.path, BigInt(position), e);
+      return ioError(this.path, BigInt(position), e, this.finalPath);
     }
     return new MappedRamError("ERR_IO", {
-      subject: `file "${this.path}" (multifd channel ${this.index})`,
+      subject: `file "${this.finalPath ?? this.path}" (${this.finalPath === undefined ? "" : `written as "${basename(this.path)}", `}multifd channel ${this.ctl[slotBase(slot) + SLOT_CHANNEL]})`,
       offset: BigInt(position),
       rule: message.startsWith(`${code}:`) ? message : `${code || "EIO"}: ${message}`,
       verb: "write",
@@ -203,13 +209,18 @@ class WorkerChannel {
 }
 
 /**
- * The fewest I/O threads a save uses. QEMU writes pages from the migration thread alone (no multifd)
- * or from one thread per channel, and reads nothing (guest RAM is mapped); here reading the image is
- * work too, so at least two threads share it. With fewer multifd channels, threads take a channel's
- * batches in turn and report errors as that channel. No byte of the file depends on which thread wrote
- * a page.
+ * I/O threads of a save. QEMU writes pages from the migration thread alone (no multifd) or from one
+ * thread per channel, and reads nothing (guest RAM is mapped); here reading the image is work too, so
+ * at least MIN_IO_THREADS share it, and no more threads run than the machine has cores (more only
+ * contend for them: each costs a start-up). A thread then carries the batches of several channels, or a
+ * channel's batches are shared by several threads; errors name the channel. No byte of the file depends
+ * on which thread wrote a page.
  */
 const MIN_IO_THREADS = 2;
+
+function ioThreads(channels: number | null): number {
+  return Math.max(MIN_IO_THREADS, Math.min(channels ?? 0, availableParallelism()));
+}
 
 /**
  * Pages per hand-off when channels read the image themselves (16 MiB): few enough hand-offs that the
@@ -221,28 +232,31 @@ const CHANNEL_READ_PAGES = 4096;
  * The page sender. With multifd, N channels on worker threads — each with its own descriptor on the
  * output — take batches in turn (multifd_send); zero detection runs in the channel (`multifd`) or in
  * the migration flow (`legacy`), and `none` writes every page. Without multifd the main channel's page
- * writes run the same way on MIN_IO_THREADS I/O threads; zero detection and bitmap updates are then
- * done there too. Channels read bulk-pass pages from the RAM image themselves when it is a file. Which
- * thread does any of it changes no byte of the file: pages go to fixed offsets, every batch of a round
- * names distinct pages, and the bitmap is written only after sync(). Each channel holds at most
- * SLOTS_PER_CHANNEL batches; memory is fixed: 2 MiB of slots per channel.
+ * writes run the same way; zero detection and bitmap updates are then done there too. Channels are
+ * carried by I/O threads (ioThreads), which read bulk-pass pages from the RAM image themselves when it
+ * is a file. Which thread does any of it changes no byte of the file: pages go to fixed offsets, every
+ * batch of a round names distinct pages, and the bitmap is written only after sync(). Each I/O thread
+ * holds at most SLOTS_PER_CHANNEL batches; memory is fixed: 2 MiB of slots per thread.
  */
 export class PageSender {
-  private readonly channels: WorkerChannel[] = [];
+  private readonly threads: WorkerChannel[] = [];
   private readonly blockIds = new Map<SharedArrayBuffer, number>();
-  private next = 0;
+  /** batches queued so far, modulo channels × threads: batch k goes to channel k % channels, thread k % threads */
+  private turn = 0;
   private failure: unknown;
 
   private constructor(
     private readonly zpd: ZeroPageDetection,
+    /** multifd channels (1 without multifd: the main channel) */
+    private readonly channels: number,
     readonly multifd: boolean,
   ) {}
 
   static async start(main: OutputFile, zpd: ZeroPageDetection, channels: number | null): Promise<PageSender> {
-    const s = new PageSender(zpd, (channels ?? 0) > 0);
-    const threads = Math.max(channels ?? 0, MIN_IO_THREADS);
-    for (let i = 0; i < threads; i++) {
-      s.channels.push(new WorkerChannel(main.path, s.multifd ? i % (channels ?? 1) : null));
+    const multifd = (channels ?? 0) > 0;
+    const s = new PageSender(zpd, multifd ? (channels as number) : 1, multifd);
+    for (let i = 0; i < ioThreads(channels); i++) {
+      s.threads.push(new WorkerChannel(main.path, multifd, i, main.finalPath));
     }
     return s;
   }
@@ -317,13 +331,18 @@ export class PageSender {
     return this.multifd && this.zpd === "legacy";
   }
 
-  /** The next channel in turn and its next slot, once free (multifd_send picks channels round-robin). */
+  /**
+   * The next channel in turn (multifd_send picks channels round-robin), the thread that carries it this
+   * time, and that thread's next slot, once free. The slot is marked with the channel.
+   */
   private async takeSlot(): Promise<{ ch: WorkerChannel; slot: number }> {
-    const ch = this.channels[this.next] as WorkerChannel;
-    this.next = (this.next + 1) % this.channels.length;
+    const k = this.turn;
+    this.turn = (k + 1) % (this.channels * this.threads.length);
+    const ch = this.threads[k % this.threads.length] as WorkerChannel;
     const { slot, failure } = await ch.take();
     this.failure ??= failure ?? ch.dead;
     if (this.failure !== undefined) throw this.failure;
+    ch.ctl[slotBase(slot) + SLOT_CHANNEL] = k % this.channels;
     return { ch, slot };
   }
 
@@ -366,7 +385,7 @@ export class PageSender {
 
   /** multifd_ram_flush_and_sync (MULTIFD_SYNC_LOCAL): wait until every channel is idle. Writes nothing. */
   async sync(): Promise<void> {
-    for (const ch of this.channels) {
+    for (const ch of this.threads) {
       const failure = await ch.drain();
       this.failure ??= failure ?? ch.dead;
     }
@@ -375,7 +394,7 @@ export class PageSender {
 
   /** Closes every channel's descriptor and ends its thread. */
   async close(): Promise<void> {
-    await Promise.all(this.channels.map((w) => w.close().catch(() => w.terminate())));
+    await Promise.all(this.threads.map((w) => w.close().catch(() => w.terminate())));
   }
 
   /** The bitmap must be shared memory: channel threads update it. */

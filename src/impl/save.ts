@@ -12,6 +12,8 @@ import type { ZeroPageDetection } from "./zero-page.js";
 export interface SaveOptions {
   /** output path */
   path: string;
+  /** when `path` is a temp file to be renamed: the name errors give the output (the user's) */
+  finalPath?: string;
   /** `file:` offset N (default 0) */
   offset?: bigint;
   /** RAM blocks with their image files, in creation order */
@@ -111,7 +113,7 @@ export async function writeMigrationFile(opts: SaveOptions): Promise<SaveResult>
   const sources = new Map<string, FileSource>();
   try {
     const plan = await planSave(opts, sources);
-    return await saveMappedRam(opts.path, plan);
+    return await saveMappedRam(opts.path, plan, opts.finalPath);
   } finally {
     for (const s of sources.values()) await s.close();
   }

@@ -230,9 +230,10 @@ function ramEmptySection(type: typeof QEMU_VM_SECTION_PART | typeof QEMU_VM_SECT
  * Writes a whole mapped-ram migration file at `path` as QEMU 10.0.2 does for the plan.
  * Memory stays bounded: images are read in batches of 128 pages.
  */
-export async function saveMappedRam(path: string, plan: SavePlan): Promise<SaveResult> {
+/** Writes `plan` to `path`; errors name `finalPath` when `path` is a temp file the caller will rename. */
+export async function saveMappedRam(path: string, plan: SavePlan, finalPath?: string): Promise<SaveResult> {
   checkPlan(plan);
-  const main = await OutputFile.create(path, plan.offset);
+  const main = await OutputFile.create(path, plan.offset, finalPath);
   let sender: PageSender | undefined;
   try {
     // qemu_savevm_state_header + qemu_savevm_state_setup

@@ -67,6 +67,37 @@ describe.skipIf(refused !== undefined)("disk full (a 2 MiB tmpfs)", () => {
     expect(await readdir(tiny)).toEqual([]);
   });
 
+  it.each([
+    [null, "main channel's"],
+    [1, "multifd channel 0's"],
+    [4, "multifd channel's"],
+  ])(
+    "mrc save (multifd %s): a %s write fails with ENOSPC; the error names the output",
+    async (channels, _who) => {
+      const target = join(tiny, "vm.mig");
+      const r = await mrc(
+        [
+          "save",
+          "--block",
+          `r=${image}`,
+          "-o",
+          target,
+          ...(channels ? ["--multifd-channels", String(channels)] : []),
+        ],
+        LIMIT_MS,
+      );
+      expectIoError(r, "ENOSPC");
+      // the failed write's channel: 0 with one channel (whichever I/O thread carried it), 0-3 with four
+      const channel = channels === null ? "" : `, multifd channel ${channels === 1 ? "0" : "[0-3]"}`;
+      expect(r.stderr).toMatch(
+        new RegExp(
+          `^mrc: ERR_IO @0x[0-9a-f]+: cannot write file "${target}" \\(written as "\\.vm\\.mig\\.mrc-save-\\d+\\.partial"${channel}\\) at offset 0x[0-9a-f]+: ENOSPC: no space left on device, write$`,
+        ),
+      );
+      expect(await readdir(tiny)).toEqual([]);
+    },
+  );
+
   it("mrc extract: ENOSPC, exit 2, no block file", async () => {
     const out = join(tiny, "x");
     const r = await mrc(["extract", mig, "-o", out], LIMIT_MS);

@@ -62,6 +62,7 @@ export async function runSave(f: SaveFlags, progress?: Progress): Promise<number
     if (existing && f.offset > 0n) await copyPrefix(target, tmp, f.offset);
     const result = await writeMigrationFile({
       path: tmp,
+      finalPath: target,
       offset: f.offset,
       blocks: f.block.map(([idstr, image]) => ({ idstr, image })),
       machine: f.machine,
