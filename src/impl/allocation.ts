@@ -2,6 +2,7 @@
 // the kernel is asked through python3's os.lseek; where python3 or SEEK_DATA is missing (or the
 // filesystem does not report holes), the answer is undefined and callers say "unknown".
 import { execFile } from "node:child_process";
+import { stat } from "node:fs/promises";
 
 /** [start, end) data extents in file order. */
 export type DataExtents = Array<[bigint, bigint]>;
@@ -57,4 +58,34 @@ export function allocatedIn(extents: DataExtents, start: bigint, end: bigint): b
     n += (b < end ? b : end) - (a > start ? a : start);
   }
   return n;
+}
+
+/**
+ * The page ranges [first, end) of a RAM image file that may hold data: its data extents (SEEK_DATA),
+ * widened to whole pages and merged where they touch, within `numPages`. Every hole is skipped, however
+ * short: reading one makes the kernel allocate and zero page cache for it (a 4 GiB image with a page of
+ * data every 160 KiB: 0.7 s skipping each hole, 1.6 s reading through those under 1 MiB). Undefined
+ * when the file has no holes (every block allocated: nothing to skip, and no python3 is started) or
+ * when the kernel cannot say.
+ */
+export async function pageRangesWithData(
+  path: string,
+  numPages: number,
+  pageSize: number,
+): Promise<Array<[number, number]> | undefined> {
+  const st = await stat(path, { bigint: true });
+  if (st.blocks * 512n >= st.size) return undefined;
+  const extents = await dataExtents(path);
+  if (extents === undefined) return undefined;
+  const page = BigInt(pageSize);
+  const ranges: Array<[number, number]> = [];
+  for (const [a, b] of extents) {
+    const first = Number(a / page);
+    const end = Math.min(numPages, Number((b + page - 1n) / page));
+    if (first >= end) continue;
+    const last = ranges.at(-1);
+    if (last !== undefined && first <= last[1]) last[1] = Math.max(last[1], end);
+    else ranges.push([first, end]);
+  }
+  return ranges;
 }

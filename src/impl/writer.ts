@@ -4,6 +4,7 @@
 //   seek past the reserved region) EOS footer | pages at fixed offsets | PART × K | SWITCHOVER_START |
 //   bitmaps (pwrite) | RAM END (EOS) footer | device FULL sections | EOF | vmdesc
 
+import { pageRangesWithData } from "./allocation.js";
 import { PageBitmap } from "./bitmap.js";
 import { ByteWriter, hex } from "./bytes.js";
 import { type Configuration, encodeConfiguration } from "./configuration.js";
@@ -143,7 +144,8 @@ export interface BlockLayout extends BlockRegions {
 }
 
 export interface SaveResult {
-  blocks: Array<BlockLayout & { pagesWritten: number }>;
+  /** pagesInHoles: pages never read because they lie in holes of a sparse RAM image file */
+  blocks: Array<BlockLayout & { pagesWritten: number; pagesInHoles: number }>;
   /** where the stream continues after the last block (the setup EOS) */
   resumeOffset: bigint;
   fileSize: bigint;
@@ -266,20 +268,40 @@ export async function saveMappedRam(path: string, plan: SavePlan, finalPath?: st
     let progressDone = 0n;
     // Pages are read straight into the channels' slots; legacy zero detection reads into `scratch`.
     const scratch = new Uint8Array(MULTIFD_PAGES_PER_PACKET * TARGET_PAGE_SIZE);
+    const holePages: number[] = [];
     for (let bi = 0; bi < plan.blocks.length; bi++) {
       const block = plan.blocks[bi] as SaveBlock;
       const target = targets[bi] as BlockTarget;
       const layout = start.layouts[bi] as BlockLayout;
       const step = sender.pagesPerSend(target);
-      for (let first = 0; first < layout.numPages; first += step) {
-        const n = Math.min(step, layout.numPages - first);
-        const at = BigInt(first) * TARGET_PAGE_SIZE_N;
-        const fill = async (into: Uint8Array) => {
-          const got = await block.image.readInto(at, into);
-          if (got !== into.length) throw shortImage(block.idstr, at + BigInt(got), block.usedLength);
-        };
-        await sender.sendPages(target, first, n, fill, scratch);
-        progressDone += BigInt(n * TARGET_PAGE_SIZE);
+      // Pages in holes of a sparse image file are zero: their bits stay clear and nothing is written,
+      // so they are not read either (zero-page-detection=none writes every page: no skipping).
+      const withData =
+        target.image !== undefined &&
+        plan.zeroPageDetection !== "none" &&
+        layout.usedLength >= HOLE_SCAN_MIN_BYTES
+          ? await pageRangesWithData(target.image.path, layout.numPages, TARGET_PAGE_SIZE)
+          : undefined;
+      const ranges = withData ?? [[0, layout.numPages] as [number, number]];
+      holePages.push(layout.numPages - ranges.reduce((n, [a, b]) => n + (b - a), 0));
+      let cursor = 0;
+      for (const [rangeFirst, rangeEnd] of ranges) {
+        progressDone += BigInt((rangeFirst - cursor) * TARGET_PAGE_SIZE);
+        for (let first = rangeFirst; first < rangeEnd; first += step) {
+          const n = Math.min(step, rangeEnd - first);
+          const at = BigInt(first) * TARGET_PAGE_SIZE_N;
+          const fill = async (into: Uint8Array) => {
+            const got = await block.image.readInto(at, into);
+            if (got !== into.length) throw shortImage(block.idstr, at + BigInt(got), block.usedLength);
+          };
+          await sender.sendPages(target, first, n, fill, scratch);
+          progressDone += BigInt(n * TARGET_PAGE_SIZE);
+          plan.onProgress?.(progressDone, progressTotal);
+        }
+        cursor = rangeEnd;
+      }
+      if (cursor < layout.numPages) {
+        progressDone += BigInt((layout.numPages - cursor) * TARGET_PAGE_SIZE);
         plan.onProgress?.(progressDone, progressTotal);
       }
     }
@@ -327,6 +349,7 @@ export async function saveMappedRam(path: string, plan: SavePlan, finalPath?: st
       blocks: start.layouts.map((l, i) => ({
         ...l,
         pagesWritten: (targets[i] as BlockTarget).bitmap.count(),
+        pagesInHoles: holePages[i] ?? 0,
       })),
       resumeOffset: start.layouts.at(-1)?.end ?? start.end,
       fileSize: pos,
@@ -388,6 +411,9 @@ async function sendRound(round: DirtyPage[], plan: SavePlan, targets: BlockTarge
     });
   }
 }
+
+/** Below this, a block's image is read whole even when sparse (asking for its holes costs ~30 ms). */
+const HOLE_SCAN_MIN_BYTES = 64n * 1024n * 1024n;
 
 /** A RAM image that ends at `end`, before the block's used_length. */
 function shortImage(idstr: string, end: bigint, usedLength: bigint): MappedRamError {

@@ -87,6 +87,7 @@ export async function runSave(f: SaveFlags, progress?: Progress): Promise<number
             bitmapOffset: hex(b.bitmapOffset),
             pagesOffset: hex(b.pagesOffset),
             pagesWritten: b.pagesWritten,
+            pagesInHoles: b.pagesInHoles,
           })),
         })}\n`,
       );
@@ -94,7 +95,7 @@ export async function runSave(f: SaveFlags, progress?: Progress): Promise<number
       process.stdout.write(`wrote ${target}: ${result.fileSize} bytes\n`);
       for (const b of result.blocks) {
         process.stdout.write(
-          `  block "${b.idstr}" used_length ${hex(b.usedLength)} header ${hex(b.headerOffset)} bitmap ${hex(b.bitmapOffset)} pages ${hex(b.pagesOffset)} written ${b.pagesWritten}/${b.numPages}\n`,
+          `  block "${b.idstr}" used_length ${hex(b.usedLength)} header ${hex(b.headerOffset)} bitmap ${hex(b.bitmapOffset)} pages ${hex(b.pagesOffset)} written ${b.pagesWritten}/${b.numPages}${b.pagesInHoles > 0 ? ` (${b.pagesInHoles} in holes of the image, not read)` : ""}\n`,
         );
       }
     }
