@@ -6,17 +6,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { execa } from "execa";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import {
-  migrateIncoming,
-  setCapabilities,
-  setParameters,
-  waitForMigration,
-  withQemu,
-} from "../../src/qemu/index.js";
 import { MRC_MAIN, mrc, receiveInBackground } from "../helpers/cli.js";
-import { describeQemu, suiteQemu } from "../helpers/qemu.js";
+import { describeQemu } from "../helpers/qemu.js";
 import { fakeMigration, playFake } from "./fake-sender.js";
-import { patternImage } from "./fixtures.js";
+import { migrateIntoQemu, patternImage } from "./fixtures.js";
 
 const LIMIT_MS = 20_000;
 
@@ -208,27 +201,9 @@ describeQemu("mrc send into QEMU 10.0.2 (CLI)", () => {
       const dest = join(work, "dest.img");
       await writeFile(image, ram);
       await writeFile(dest, new Uint8Array(ram.length));
-      const { value } = await withQemu(
-        {
-          binary: suiteQemu(),
-          machine: "none",
-          memoryBackend: "r",
-          memoryBackends: [{ id: "r", size: ram.length, memPath: dest }],
-          incoming: true,
-          timeoutMs: LIMIT_MS,
-        },
-        async (q) => {
-          await setCapabilities(q, { multifd: true });
-          await setParameters(q, { "multifd-channels": 4 });
-          await migrateIncoming(q, "tcp:127.0.0.1:0", { exitOnError: false });
-          const info = await q.execute("query-migrate");
-          const port = (info["socket-address"] as Array<{ port: string }>)[0]?.port;
-          const sent = await mrc(
-            ["send", "--block", `r=${image}`, "--multifd-channels", "4", "--to", `tcp:127.0.0.1:${port}`],
-            LIMIT_MS,
-          );
-          return { sent, done: await waitForMigration(q, LIMIT_MS) };
-        },
+      const value = await migrateIntoQemu(
+        { dest, size: ram.length, channels: 4, listen: "tcp:127.0.0.1:0", timeoutMs: LIMIT_MS },
+        (to) => mrc(["send", "--block", `r=${image}`, "--multifd-channels", "4", "--to", to], LIMIT_MS),
       );
       expect(value.sent.exitCode).toBe(0);
       expect(value.done.status).toBe("completed");

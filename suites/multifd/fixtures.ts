@@ -1,5 +1,17 @@
-// Shared RAM images for the packets-mode suites.
+// Shared RAM images and QEMU ends for the packets-mode suites.
 import { viewOf } from "../../src/impl/bytes.js";
+import type { ZeroPageDetection } from "../../src/impl/zero-page.js";
+import {
+  type MigrationWaitResult,
+  migrate,
+  migrateIncoming,
+  setCapabilities,
+  setParameters,
+  UNLIMITED_BANDWIDTH,
+  waitForMigration,
+  withQemu,
+} from "../../src/qemu/index.js";
+import { suiteQemu } from "../helpers/qemu.js";
 
 /**
  * `pages` × 4 KiB: page p is zero when p ≡ 0 (mod 3), except runs that make whole zero and whole non-zero
@@ -23,4 +35,71 @@ export function patternImage(pages: number): Uint8Array {
     if (p % 7 === 0) view.setBigUint64(base + 8, BigInt(p), true);
   }
   return img;
+}
+
+/** A stopped `-M none` QEMU source whose RAM is `image` migrates to `uri` with multifd; its final state. */
+export async function migrateFromQemu(opts: {
+  image: string;
+  size: number;
+  channels: number;
+  /** QEMU's default (multifd) when not given */
+  zpd?: ZeroPageDetection;
+  uri: string;
+  timeoutMs: number;
+}): Promise<MigrationWaitResult> {
+  const { value } = await withQemu(
+    {
+      binary: suiteQemu(),
+      machine: "none",
+      memoryBackend: "r",
+      memoryBackends: [{ id: "r", size: opts.size, memPath: opts.image }],
+      timeoutMs: opts.timeoutMs,
+    },
+    async (q) => {
+      await setCapabilities(q, { multifd: true });
+      await setParameters(q, {
+        "multifd-channels": opts.channels,
+        ...(opts.zpd === undefined ? {} : { "zero-page-detection": opts.zpd }),
+        "max-bandwidth": UNLIMITED_BANDWIDTH,
+      });
+      await migrate(q, opts.uri);
+      return waitForMigration(q, opts.timeoutMs);
+    },
+  );
+  return value;
+}
+
+/**
+ * A `-M none` QEMU destination (RAM: the file `dest`) listening on `listen` with multifd; `send(to)` runs
+ * our side against the address it really listens on (the port, for tcp port 0). Returns what `send`
+ * returned and QEMU's final state.
+ */
+export async function migrateIntoQemu<T>(
+  opts: { dest: string; size: number; channels: number; listen: string; timeoutMs: number },
+  send: (to: string) => Promise<T>,
+): Promise<{ sent: T; done: MigrationWaitResult }> {
+  const { value } = await withQemu(
+    {
+      binary: suiteQemu(),
+      machine: "none",
+      memoryBackend: "r",
+      memoryBackends: [{ id: "r", size: opts.size, memPath: opts.dest }],
+      incoming: true,
+      timeoutMs: opts.timeoutMs,
+    },
+    async (q) => {
+      await setCapabilities(q, { multifd: true });
+      await setParameters(q, { "multifd-channels": opts.channels });
+      await migrateIncoming(q, opts.listen, { exitOnError: false });
+      let to = opts.listen;
+      if (opts.listen.startsWith("tcp:")) {
+        const info = await q.execute("query-migrate");
+        const addrs = info["socket-address"] as Array<{ port: string }> | undefined;
+        to = `tcp:127.0.0.1:${addrs?.[0]?.port}`;
+      }
+      const sent = await send(to);
+      return { sent, done: await waitForMigration(q, opts.timeoutMs) };
+    },
+  );
+  return value;
 }

@@ -14,19 +14,15 @@ import { encodeMultiFDInit, sendMigration, startReceiver } from "../../src/impl/
 import { FileSource } from "../../src/impl/source.js";
 import type { ZeroPageDetection } from "../../src/impl/zero-page.js";
 import {
-  migrate,
   migrateIncoming,
   QemuProcess,
   qemuLoadFile,
   qemuSaveFile,
   setCapabilities,
   setParameters,
-  UNLIMITED_BANDWIDTH,
-  waitForMigration,
-  withQemu,
 } from "../../src/qemu/index.js";
 import { describeQemu, expectNoQemuLeft, suiteQemu } from "../helpers/qemu.js";
-import { patternImage } from "./fixtures.js";
+import { migrateFromQemu, migrateIntoQemu, patternImage } from "./fixtures.js";
 
 const PAGES = 1024; // 4 MiB: 8 full batches of 128 pages
 const RAM_SIZE = PAGES * 4096;
@@ -157,37 +153,18 @@ describeQemu("packets mode with QEMU 10.0.2", () => {
         const dest = join(work, `dest-${channels}-${zpd}.img`);
         await writeFile(dest, new Uint8Array(0));
         await truncate(dest, RAM_SIZE);
-        const { value } = await withQemu(
-          {
-            binary: suiteQemu(),
-            machine: "none",
-            memoryBackend: "r",
-            memoryBackends: [{ id: "r", size: RAM_SIZE, memPath: dest }],
-            incoming: true,
-            timeoutMs: LIMIT_MS,
-          },
-          async (q) => {
-            await setCapabilities(q, { multifd: true });
-            await setParameters(q, { "multifd-channels": channels });
-            const listen =
-              transport === "tcp" ? "tcp:127.0.0.1:0" : `unix:${join(work, `in-${channels}-${zpd}.sock`)}`;
-            await migrateIncoming(q, listen, { exitOnError: false });
-            let to = listen;
-            if (transport === "tcp") {
-              const info = await q.execute("query-migrate");
-              const addrs = info["socket-address"] as Array<{ port: string }> | undefined;
-              to = `tcp:127.0.0.1:${addrs?.[0]?.port}`;
-            }
-            const sent = await sendMigration({
+        const listen =
+          transport === "tcp" ? "tcp:127.0.0.1:0" : `unix:${join(work, `in-${channels}-${zpd}.sock`)}`;
+        const value = await migrateIntoQemu(
+          { dest, size: RAM_SIZE, channels, listen, timeoutMs: LIMIT_MS },
+          (to) =>
+            sendMigration({
               to,
               blocks: [{ idstr: "r", image }],
               multifdChannels: channels,
               zeroPageDetection: zpd,
               timeoutMs: LIMIT_MS,
-            });
-            const done = await waitForMigration(q, LIMIT_MS);
-            return { sent, done };
-          },
+            }),
         );
         expect(value.done.errorDesc).toBeUndefined();
         expect(value.done.status).toBe("completed");
@@ -209,25 +186,14 @@ describeQemu("packets mode with QEMU 10.0.2", () => {
           idleTimeoutMs: LIMIT_MS,
         });
         try {
-          const { value } = await withQemu(
-            {
-              binary: suiteQemu(),
-              machine: "none",
-              memoryBackend: "r",
-              memoryBackends: [{ id: "r", size: RAM_SIZE, memPath: image }],
-              timeoutMs: LIMIT_MS,
-            },
-            async (q) => {
-              await setCapabilities(q, { multifd: true });
-              await setParameters(q, {
-                "multifd-channels": channels,
-                "zero-page-detection": zpd,
-                "max-bandwidth": UNLIMITED_BANDWIDTH,
-              });
-              await migrate(q, rx.address);
-              return waitForMigration(q, LIMIT_MS);
-            },
-          );
+          const value = await migrateFromQemu({
+            image,
+            size: RAM_SIZE,
+            channels,
+            zpd,
+            uri: rx.address,
+            timeoutMs: LIMIT_MS,
+          });
           expect(value.errorDesc).toBeUndefined();
           expect(value.status).toBe("completed");
         } catch (e) {
@@ -263,25 +229,15 @@ describeQemu("packets mode with QEMU 10.0.2", () => {
         const sock = join(work, `wire-q-${channels}-${attempt}.sock`);
         const fromQemu = await capture(sock, channels + 1);
         try {
-          await withQemu(
-            {
-              binary: suiteQemu(),
-              machine: "none",
-              memoryBackend: "r",
-              memoryBackends: [{ id: "r", size: RAM_SIZE, memPath: image }],
-              timeoutMs: LIMIT_MS,
-            },
-            async (q) => {
-              await setCapabilities(q, { multifd: true });
-              await setParameters(q, {
-                "multifd-channels": channels,
-                "zero-page-detection": zpd,
-                "max-bandwidth": UNLIMITED_BANDWIDTH,
-              });
-              await migrate(q, `unix:${sock}`);
-              expect((await waitForMigration(q, LIMIT_MS)).status).toBe("completed");
-            },
-          );
+          const done = await migrateFromQemu({
+            image,
+            size: RAM_SIZE,
+            channels,
+            zpd,
+            uri: `unix:${sock}`,
+            timeoutMs: LIMIT_MS,
+          });
+          expect(done.status).toBe("completed");
           const got = normalise(await fromQemu.done);
           if (got.channels.every((c) => c.syncs === 3)) theirs = got;
         } finally {
@@ -357,21 +313,14 @@ describeQemu("packets mode with QEMU 10.0.2", () => {
       idleTimeoutMs: LIMIT_MS,
     });
     try {
-      await withQemu(
-        {
-          binary: suiteQemu(),
-          machine: "none",
-          memoryBackend: "r",
-          memoryBackends: [{ id: "r", size: RAM_SIZE, memPath: image }],
-          timeoutMs: LIMIT_MS,
-        },
-        async (q) => {
-          await setCapabilities(q, { multifd: true });
-          await setParameters(q, { "multifd-channels": 2, "max-bandwidth": UNLIMITED_BANDWIDTH });
-          await migrate(q, rx.address);
-          expect((await waitForMigration(q, LIMIT_MS)).status).toBe("completed");
-        },
-      );
+      const done = await migrateFromQemu({
+        image,
+        size: RAM_SIZE,
+        channels: 2,
+        uri: rx.address,
+        timeoutMs: LIMIT_MS,
+      });
+      expect(done.status).toBe("completed");
     } catch (e) {
       rx.abort(e);
       throw e;
