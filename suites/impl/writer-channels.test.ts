@@ -5,6 +5,7 @@ import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { MappedRamError } from "../../src/impl/errors.js";
+import { MemorySource } from "../../src/impl/source.js";
 import type { SaveBlock } from "../../src/impl/writer.js";
 import type { ZeroPageDetection } from "../../src/impl/zero-page.js";
 import { checkFile, memorySource } from "../../src/oracle/index.js";
@@ -13,16 +14,12 @@ import { PAGE, saveWithPlan, specImage, tempDir } from "../cli/fixtures.js";
 const dir = await tempDir("writer-channels");
 const MiB = 1024 * 1024;
 
-/** A PageReader over memory: no filePath, so the flow reads every batch itself. */
-function memoryReader(image: Uint8Array, length = image.length) {
-  return {
-    async readInto(offset: bigint, into: Uint8Array): Promise<number> {
-      const from = Math.min(Number(offset), length);
-      const n = Math.min(into.length, length - from);
-      into.set(image.subarray(from, from + n));
-      return n;
-    },
-  };
+/**
+ * `source` as a RAM image file at `path` of `size` bytes (so channels read the file), while the flow's
+ * own reads go to `source`.
+ */
+function asFile(source: MemorySource, path: string, size: bigint) {
+  return { readInto: (o: bigint, into: Uint8Array) => source.readInto(o, into), filePath: path, size };
 }
 
 /** `pages` pages: every third all-zero, the others filled with their index (so runs break often). */
@@ -51,7 +48,7 @@ describe("channels reading the image file give the file the flow's reads give", 
       set(plan);
       const b = plan.blocks[0];
       if (b === undefined) throw new Error("no block");
-      b.image = memoryReader(image);
+      b.image = new MemorySource(image); // no filePath: the flow reads every batch
     });
     const a = await readFile(fromFile);
     expect(Buffer.compare(a, await readFile(fromMemory))).toBe(0);
@@ -84,7 +81,7 @@ describe("progress of the bulk pass", () => {
       plan.onProgress = (d) => calls.push(Number(d));
       const b = plan.blocks[0];
       if (b === undefined) throw new Error("no block");
-      b.image = memoryReader(image);
+      b.image = new MemorySource(image); // no filePath: the flow reads every batch
     });
     expect(calls).toEqual(Array.from({ length: 16 }, (_, i) => (i + 1) * 512 * 1024));
   });
@@ -116,7 +113,7 @@ describe("a RAM image shorter than used_length", () => {
 
   it("read by the flow: the offset where the image ends", async () => {
     const e = await saveError((b) => {
-      b.image = memoryReader(image, shortAt);
+      b.image = new MemorySource(image.subarray(0, shortAt));
     });
     expect([e.code, e.offset, e.message]).toEqual(["ERR_BAD_ARGUMENT", BigInt(shortAt), message]);
   });
@@ -125,7 +122,7 @@ describe("a RAM image shorter than used_length", () => {
     const path = join(dir, "short.img");
     await writeFile(path, image.subarray(0, shortAt));
     const e = await saveError((b) => {
-      b.image = { ...memoryReader(image, shortAt), filePath: path, size: BigInt(shortAt) };
+      b.image = asFile(new MemorySource(image.subarray(0, shortAt)), path, BigInt(shortAt));
     });
     expect([e.code, e.offset, e.message]).toEqual(["ERR_BAD_ARGUMENT", BigInt(shortAt), message]);
   });
@@ -135,7 +132,7 @@ describe("a RAM image shorter than used_length", () => {
     await writeFile(path, image.subarray(0, shortAt));
     // the size claims the whole block: only the channel's read finds the end
     const e = await saveError((b) => {
-      b.image = { ...memoryReader(image), filePath: path, size: BigInt(pages * PAGE) };
+      b.image = asFile(new MemorySource(image), path, BigInt(pages * PAGE));
     }, channels);
     expect([e.code, e.offset, e.message]).toEqual(["ERR_BAD_ARGUMENT", BigInt(shortAt), message]);
   });

@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { dataExtents } from "../../src/impl/allocation.js";
 import { planSave } from "../../src/impl/save.js";
-import type { FileSource } from "../../src/impl/source.js";
+import { type FileSource, MemorySource } from "../../src/impl/source.js";
 import { type SavePlan, type SaveResult, saveMappedRam } from "../../src/impl/writer.js";
 import type { ZeroPageDetection } from "../../src/impl/zero-page.js";
 import { tempDir } from "../cli/fixtures.js";
@@ -60,16 +60,6 @@ async function save(name: string, edit: (plan: SavePlan) => void): Promise<[Buff
   }
 }
 
-/** A reader over memory: no file, so every page is read. */
-const inMemory = {
-  async readInto(offset: bigint, into: Uint8Array): Promise<number> {
-    const from = Number(offset);
-    const n = Math.min(into.length, whole.length - from);
-    into.set(whole.subarray(from, from + n));
-    return n;
-  },
-};
-
 describe("a sparse RAM image file", () => {
   it("the kernel reports its holes (the test's premise)", async () => {
     const extents = await dataExtents(image);
@@ -96,7 +86,8 @@ describe("a sparse RAM image file", () => {
     });
     const [reading, full] = await save(`read-${ch}-${zpd}.mig`, (plan) => {
       set(plan);
-      (plan.blocks[0] as { image: unknown }).image = inMemory;
+      // over memory: no file, so every page is read
+      (plan.blocks[0] as { image: unknown }).image = new MemorySource(whole);
     });
     expect(Buffer.compare(skipping, reading)).toBe(0);
     // pages written: 1 + 1000 + 1 non-zero pages, or every page with zero-page-detection=none
