@@ -128,14 +128,15 @@ export function decodeBlob(gz: Uint8Array, sha256: string): StoredFile {
   return { size, sha256, extents, data: raw.subarray(at) };
 }
 
-/** sha256 of a file, read in chunks. */
-export async function sha256File(path: string): Promise<string> {
+/** sha256 of a file (or of its first `end` bytes), read in chunks. */
+export async function sha256File(path: string, end?: bigint): Promise<string> {
   const fh = await open(path, "r");
   try {
     const hash = createHash("sha256");
     const buf = new Uint8Array(SCAN_CHUNK);
-    for (let at = 0; ; ) {
-      const { bytesRead } = await fh.read(buf, 0, buf.length, at);
+    const total = end === undefined ? Number.POSITIVE_INFINITY : toSafeNumber(end, "prefix end");
+    for (let at = 0; at < total; ) {
+      const { bytesRead } = await fh.read(buf, 0, Math.min(buf.length, total - at), at);
       if (bytesRead === 0) break;
       hash.update(buf.subarray(0, bytesRead));
       at += bytesRead;

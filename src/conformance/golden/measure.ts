@@ -5,6 +5,7 @@ import { open } from "node:fs/promises";
 import { toSafeNumber } from "../../impl/bytes.js";
 import { checkFile, openFileSource } from "../../oracle/index.js";
 import type { ExpectedBlock } from "../model.js";
+import { sha256File } from "../storage.js";
 
 const PAGE = 4096;
 
@@ -89,23 +90,8 @@ export async function blockDigestFromFile(path: string, b: MeasuredBlock): Promi
 }
 
 /** sha256 of the first `end` bytes of a file. */
-export async function prefixDigest(path: string, end: bigint): Promise<string> {
-  const fh = await open(path, "r");
-  try {
-    const hash = createHash("sha256");
-    const buf = new Uint8Array(1 << 20);
-    const total = toSafeNumber(end, "prefix end");
-    for (let at = 0; at < total; ) {
-      const want = Math.min(buf.length, total - at);
-      const { bytesRead } = await fh.read(buf, 0, want, at);
-      if (bytesRead === 0) break;
-      hash.update(buf.subarray(0, bytesRead));
-      at += bytesRead;
-    }
-    return hash.digest("hex");
-  } finally {
-    await fh.close();
-  }
+export function prefixDigest(path: string, end: bigint): Promise<string> {
+  return sha256File(path, end);
 }
 
 /** An empty RAM SECTION_PART: 02, be32 id, be64 RAM_SAVE_FLAG_EOS, footer 7e, be32 id (18 bytes). */
