@@ -2,11 +2,10 @@
 // chooses (a model that answers differently from "QEMU" fails the run; the expectation file
 // qemu-10.0-caps.txt is honoured like qemu-10.0.txt; no QEMU or another version skips them); then the
 // built CLI against the real QEMU.
-import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { readFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { dir } from "tmp-promise";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { runConformanceCommand } from "../../src/cli/commands/conformance-run.js";
 import { type CapsCase, incomingMatrix, outgoingMatrix } from "../../src/conformance/caps/cases.js";
 import { type CaseRun, compareRuns, runModelCase } from "../../src/conformance/caps/compare.js";
@@ -19,6 +18,7 @@ import { exitCodeOf, type RunnerOptions, runConformance } from "../../src/confor
 import type { QemuBinary } from "../../src/qemu/index.js";
 import { mrc } from "../helpers/cli.js";
 import { describeQemu, qemu as foundQemu } from "../helpers/qemu.js";
+import { scratchDir } from "./scratch.js";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const CORPUS = resolve(ROOT, "golden");
@@ -55,20 +55,8 @@ function fakeRunner(tamper: ReadonlySet<string>, log: CapsCase[][] = []): CapsRu
   };
 }
 
-let scratch: { path: string; cleanup(): Promise<void> };
-beforeAll(async () => {
-  scratch = await dir({ prefix: "mrc-caps-conformance-", unsafeCleanup: true });
-});
-afterAll(async () => {
-  await scratch.cleanup();
-});
-
-async function expectationsDir(name: string, files: Record<string, string>): Promise<string> {
-  const d = join(scratch.path, name);
-  await mkdir(d, { recursive: true });
-  for (const [file, text] of Object.entries(files)) await writeFile(join(d, file), text);
-  return d;
-}
+const scratch = scratchDir("mrc-caps-conformance-");
+const expectationsDir = scratch.expectationsDir;
 
 async function runCaps(over: Partial<RunnerOptions> & Pick<RunnerOptions, "qemu">, tamper = [TAMPERED]) {
   return runConformance({

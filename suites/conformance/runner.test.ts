@@ -1,35 +1,23 @@
 // The runner end to end on the real corpus: without QEMU (reference + oracle), then with QEMU — the
 // expected failures of expectations/qemu-10.0.txt (the direct-io crash among them), and a QEMU that
 // breaks the format (-global migration.send-section-footer=off) failing the run.
-import { chmod, mkdir, readFile, writeFile } from "node:fs/promises";
+import { chmod, readFile, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { dir } from "tmp-promise";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { runConformanceCommand } from "../../src/cli/commands/conformance-run.js";
 import { idMatcher } from "../../src/conformance/match.js";
 import { exitCodeOf, runConformance } from "../../src/conformance/runner.js";
 import { mrc } from "../helpers/cli.js";
 import { describeQemu, suiteQemu } from "../helpers/qemu.js";
+import { scratchDir } from "./scratch.js";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const CORPUS = resolve(ROOT, "golden");
 const EXPECTATIONS = resolve(ROOT, "expectations");
 
-let scratch: { path: string; cleanup(): Promise<void> };
-beforeAll(async () => {
-  scratch = await dir({ prefix: "mrc-runner-test-", unsafeCleanup: true });
-});
-afterAll(async () => {
-  await scratch.cleanup();
-});
-
-async function expectationsDir(name: string, files: Record<string, string>): Promise<string> {
-  const d = join(scratch.path, name);
-  await mkdir(d, { recursive: true });
-  for (const [file, text] of Object.entries(files)) await writeFile(join(d, file), text);
-  return d;
-}
+const scratch = scratchDir("mrc-runner-test-");
+const expectationsDir = scratch.expectationsDir;
 
 describe("runner without QEMU", () => {
   it("runs reference and oracle over writer-made cases and matches an empty expectation list", async () => {
