@@ -33,6 +33,21 @@ const ZERO_PAGES = "0000000000000002 01 72 00" + "0000000000003022 00";
 // 1.3: MIG_CMD_SWITCHOVER_START, length 0
 const SWITCHOVER = "08 000b 0000";
 const END = "03 00000001";
+/** The whole main channel up to the devices: setup, one PART with the zero pages, completion. */
+const RAM_PHASES = [
+  HEADER,
+  START,
+  FLUSH,
+  EOS_FOOTER,
+  PART,
+  ZERO_PAGES,
+  FLUSH,
+  EOS_FOOTER,
+  SWITCHOVER,
+  END,
+  FLUSH,
+  EOS_FOOTER,
+].join("");
 
 describe("main channel composer", () => {
   it("writes header, START with the setup flush, PART with zero pages and a flush, SWITCHOVER_START, END", () => {
@@ -43,22 +58,7 @@ describe("main channel composer", () => {
       .ramEos();
     c.ramIterate(QEMU_VM_SECTION_PART).zeroPage("r", 0n).zeroPage("r", 0x3000n).multifdFlush().ramEos();
     c.switchoverStart().ramIterate(QEMU_VM_SECTION_END).multifdFlush().ramEos();
-    const expected = [
-      HEADER,
-      START,
-      FLUSH,
-      EOS_FOOTER,
-      PART,
-      ZERO_PAGES,
-      FLUSH,
-      EOS_FOOTER,
-      SWITCHOVER,
-      END,
-      FLUSH,
-      EOS_FOOTER,
-    ]
-      .join("")
-      .replace(/\s+/g, "");
+    const expected = RAM_PHASES.replace(/\s+/g, "");
     expect(hexOf(c.take())).toBe(expected);
     expect(c.pending).toBe(0);
   });
@@ -122,22 +122,7 @@ describe("main channel parser", () => {
   };
 
   it("walks a whole stream and calls the hooks in stream order", async () => {
-    const stream = hexBytes(
-      [
-        HEADER,
-        START,
-        FLUSH,
-        EOS_FOOTER,
-        PART,
-        ZERO_PAGES,
-        FLUSH,
-        EOS_FOOTER,
-        SWITCHOVER,
-        END,
-        FLUSH,
-        EOS_FOOTER,
-      ].join("") + tail(),
-    );
+    const stream = hexBytes(RAM_PHASES + tail());
     const { summary, events } = await parse(stream, "whole");
     // offsets: header 17 bytes, START 35, EOS+footer 13, PART header 5, zero records 20, SWITCHOVER 5, END 5
     expect(events).toEqual([
