@@ -17,6 +17,17 @@ const port = parentPort;
 if (!port) throw new Error("extract-worker must run on a worker thread");
 const buf = new Uint8Array(MAPPED_RAM_LOAD_BUF_SIZE);
 
+/** The reply for a failed read, write or open of `job`'s files at `position`. */
+function ioFailure(
+  job: ExtractJob,
+  kind: "read" | "write" | "open",
+  e: unknown,
+  position: number,
+): ExtractReply {
+  const err = e as NodeJS.ErrnoException;
+  return { id: job.id, ok: false, kind, code: err.code ?? "EIO", message: err.message, position };
+}
+
 function copyBlock(job: ExtractJob, src: number, out: number): ExtractReply {
   const bits = new Uint8Array(job.bitmap);
   const ctl = new Int32Array(job.control);
@@ -47,15 +58,7 @@ function copyBlock(job: ExtractJob, src: number, out: number): ExtractReply {
           got += n;
         }
       } catch (e) {
-        const err = e as NodeJS.ErrnoException;
-        return {
-          id: job.id,
-          ok: false,
-          kind: "read",
-          code: err.code ?? "EIO",
-          message: err.message,
-          position: from + got,
-        };
+        return ioFailure(job, "read", e, from + got);
       }
       if (got !== want) return { id: job.id, ok: false, kind: "short", page: p, from, got, want };
       let put = 0;
@@ -66,16 +69,7 @@ function copyBlock(job: ExtractJob, src: number, out: number): ExtractReply {
           put += n;
         }
       } catch (e) {
-        const err = e as NodeJS.ErrnoException;
-        const position = p * TARGET_PAGE_SIZE + put;
-        return {
-          id: job.id,
-          ok: false,
-          kind: "write",
-          code: err.code ?? "EIO",
-          message: err.message,
-          position,
-        };
+        return ioFailure(job, "write", e, p * TARGET_PAGE_SIZE + put);
       }
       Atomics.add(ctl, EXTRACT_PAGES_DONE, q - p);
       p = q;
@@ -96,15 +90,7 @@ port.on("message", (job: ExtractJob | "close") => {
     out = openSync(job.output, constants.O_WRONLY);
     reply = copyBlock(job, src, out);
   } catch (e) {
-    const err = e as NodeJS.ErrnoException;
-    reply = {
-      id: job.id,
-      ok: false,
-      kind: "open",
-      code: err.code ?? "EIO",
-      message: err.message,
-      position: 0,
-    };
+    reply = ioFailure(job, "open", e, 0);
   } finally {
     if (src !== undefined) closeSync(src);
     if (out !== undefined) closeSync(out);
