@@ -5,6 +5,13 @@
 import { toSafeNumber } from "./bytes.js";
 import { bitmapSizeFor } from "./layout.js";
 
+/** Set bits of each byte value. */
+const POPCOUNT = Uint8Array.from({ length: 256 }, (_, b) => {
+  let n = 0;
+  for (let v = b; v !== 0; v &= v - 1) n++;
+  return n;
+});
+
 export class PageBitmap {
   /** bitmap bytes as stored in the file (64-bit little-endian words) */
   readonly bytes: Uint8Array;
@@ -39,9 +46,25 @@ export class PageBitmap {
 
   /** Number of set bits among the first numPages. */
   count(): number {
+    const whole = this.numPages >>> 3;
     let n = 0;
-    for (let p = 0; p < this.numPages; p++) if (this.get(p)) n++;
+    for (let i = 0; i < whole; i++) n += POPCOUNT[this.bytes[i] as number] as number;
+    for (let p = whole * 8; p < this.numPages; p++) if (this.get(p)) n++;
     return n;
+  }
+
+  /** The first set bit at or after `from` among the first numPages, or -1. */
+  nextSet(from: number): number {
+    let p = Math.max(0, from);
+    while (p < this.numPages) {
+      if ((p & 7) === 0 && this.bytes[p >>> 3] === 0) {
+        p += 8;
+        continue;
+      }
+      if (this.get(p)) return p;
+      p++;
+    }
+    return -1;
   }
 
   /** Indexes of set bits at or past numPages (bits QEMU never sets). */

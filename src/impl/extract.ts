@@ -62,23 +62,20 @@ export async function readBlockBitmap(src: RandomAccessSource, block: ParsedRamB
 export function checkRunsInFile(src: RandomAccessSource, block: ParsedRamBlock, bitmap: PageBitmap): void {
   const mr = block.mappedRam;
   if (!mr) return;
-  for (const [first, end] of bitmap.setRuns()) {
-    const last = mr.pagesOffset + BigInt(end) * TARGET_PAGE_SIZE_N;
-    if (last > src.size) {
-      // the first page of the run that does not fit whole
-      const fits = src.size > mr.pagesOffset ? Number((src.size - mr.pagesOffset) / TARGET_PAGE_SIZE_N) : 0;
-      const page = Math.max(first, fits);
-      const at = mr.pagesOffset + BigInt(page) * TARGET_PAGE_SIZE_N;
-      throw new MappedRamError("ERR_TRUNCATED", {
-        subject: `ramblock "${block.idstr}"`,
-        offset: at,
-        field: "pages",
-        rule: `page ${hex(BigInt(page) * TARGET_PAGE_SIZE_N)} has its bit set but lies past the end of the file (${hex(src.size)})`,
-        bytesRequested: TARGET_PAGE_SIZE_N,
-        bytesAvailable: src.size > at ? src.size - at : 0n,
-      });
-    }
-  }
+  // pages [0, fits) lie whole inside the file; the first set bit at or past fits is the first that does not
+  const fits = src.size > mr.pagesOffset ? (src.size - mr.pagesOffset) / TARGET_PAGE_SIZE_N : 0n;
+  if (fits >= BigInt(bitmap.numPages)) return;
+  const page = bitmap.nextSet(Number(fits));
+  if (page < 0) return;
+  const at = mr.pagesOffset + BigInt(page) * TARGET_PAGE_SIZE_N;
+  throw new MappedRamError("ERR_TRUNCATED", {
+    subject: `ramblock "${block.idstr}"`,
+    offset: at,
+    field: "pages",
+    rule: `page ${hex(BigInt(page) * TARGET_PAGE_SIZE_N)} has its bit set but lies past the end of the file (${hex(src.size)})`,
+    bytesRequested: TARGET_PAGE_SIZE_N,
+    bytesAvailable: src.size > at ? src.size - at : 0n,
+  });
 }
 
 export interface ExtractedBlock {
