@@ -20,6 +20,11 @@ export interface QemuStartOptions extends QemuCommandLineOptions {
   timeoutMs?: number;
   /** time allowed until QMP answers, in ms (default 30 000) */
   startTimeoutMs?: number;
+  /**
+   * time one QMP connection gets for its greeting and the reply to `qmp_capabilities`, in ms, before a
+   * new connection is tried (default 5 000); all attempts together stay within `startTimeoutMs`
+   */
+  qmpAttemptTimeoutMs?: number;
   /** default QMP reply timeout, in ms (default 30 000) */
   commandTimeoutMs?: number;
   /** how long `stop()` waits after `quit` before SIGKILL, in ms (default 3 000) */
@@ -349,8 +354,12 @@ export class QemuProcess implements QmpExecutor, RegisteredQemu {
         });
       }
       try {
+        // One connection's greeting or qmp_capabilities reply can fail to come: in CI on a loaded 2-core
+        // machine QEMU 10.0.2 once left qmp_capabilities unanswered for the whole 30 s. A new
+        // connection costs nothing, so each attempt gets a few seconds of the deadline.
+        const attemptMs = options.qmpAttemptTimeoutMs ?? 5_000;
         const connectOptions = {
-          timeoutMs: Math.max(1, deadline - performance.now()),
+          timeoutMs: Math.max(1, Math.min(attemptMs, deadline - performance.now())),
           label: this.label,
           ...(options.commandTimeoutMs === undefined ? {} : { commandTimeoutMs: options.commandTimeoutMs }),
         };

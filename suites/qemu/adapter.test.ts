@@ -251,6 +251,100 @@ describe("QmpClient against a scripted peer", () => {
   });
 });
 
+/**
+ * A stand-in for qemu-system-x86_64: a node script that serves QMP on the `-qmp unix:PATH` socket. The
+ * first `silent` connections get a greeting and no reply to anything; later ones answer every command,
+ * and `quit` ends the process. Each connection appends a line to `log`.
+ */
+async function fakeQemuBinary(work: string, silent: number): Promise<{ path: string; log: string }> {
+  const path = join(work, "fake-qemu.mjs");
+  const log = join(work, "connections.log");
+  await writeFile(
+    path,
+    `#!${process.execPath}
+import { appendFileSync } from "node:fs";
+import { createServer } from "node:net";
+const qmp = process.argv[process.argv.indexOf("-qmp") + 1];
+const socketPath = qmp.slice("unix:".length, qmp.indexOf(",server=on"));
+let connections = 0;
+createServer((socket) => {
+  const n = ++connections;
+  appendFileSync(${JSON.stringify(log)}, (n <= ${silent} ? "silent" : "answering") + "\\n");
+  socket.setEncoding("utf8");
+  socket.on("error", () => {});
+  socket.write('{"QMP": {"version": {"qemu": {"micro": 2, "minor": 0, "major": 10}, "package": ""}, "capabilities": []}}\\r\\n');
+  let buffer = "";
+  socket.on("data", (chunk) => {
+    buffer += chunk;
+    for (let nl = buffer.indexOf("\\n"); nl >= 0; nl = buffer.indexOf("\\n")) {
+      const message = JSON.parse(buffer.slice(0, nl));
+      buffer = buffer.slice(nl + 1);
+      if (n <= ${silent}) continue;
+      socket.write(JSON.stringify({ return: {}, id: message.id }) + "\\r\\n");
+      if (message.execute === "quit") setTimeout(() => process.exit(0), 10);
+    }
+  });
+}).listen(socketPath);
+`,
+    { mode: 0o755 },
+  );
+  return { path, log };
+}
+
+describe("QemuProcess start-up against a stand-in binary", () => {
+  const binary = (path: string) => ({
+    path,
+    version: { major: 10, minor: 0, micro: 2 },
+    text: "QEMU emulator version 10.0.2 (stand-in)\n",
+    hasMappedRam: true,
+  });
+
+  it("a connection whose qmp_capabilities is never answered is dropped and a new one is made", async () => {
+    const work = (await dir({ prefix: "mrc-fakeqemu-", unsafeCleanup: true })).path;
+    try {
+      const fake = await fakeQemuBinary(work, 1);
+      const qemu = await QemuProcess.start({
+        binary: binary(fake.path),
+        machine: "none",
+        qmpAttemptTimeoutMs: 300,
+        startTimeoutMs: 10_000,
+      });
+      const run = await qemu.stop();
+      expect((await readFile(fake.log, "utf8")).split("\n")).toEqual(["silent", "answering", ""]);
+      expect([run.exitCode, run.signal, run.error]).toEqual([0, null, undefined]);
+    } finally {
+      await rm(work, { recursive: true, force: true });
+    }
+  });
+
+  it("a QEMU that never answers: ERR_QEMU_START at the start deadline, caused by the last attempt's timeout", async () => {
+    const work = (await dir({ prefix: "mrc-fakeqemu-", unsafeCleanup: true })).path;
+    try {
+      const fake = await fakeQemuBinary(work, 1_000);
+      const failed = await QemuProcess.start({
+        binary: binary(fake.path),
+        machine: "none",
+        qmpAttemptTimeoutMs: 200,
+        startTimeoutMs: 700,
+        quitGraceMs: 100,
+      }).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(failed).toMatchObject({
+        code: "ERR_QEMU_START",
+        message: expect.stringMatching(/: qmp not ready within 700 ms$/),
+        cause: { code: "ERR_QMP_TIMEOUT" },
+      });
+      const attempts = (await readFile(fake.log, "utf8")).trim().split("\n");
+      expect(attempts.length).toBeGreaterThanOrEqual(3);
+      expect(new Set(attempts)).toEqual(new Set(["silent"]));
+    } finally {
+      await rm(work, { recursive: true, force: true });
+    }
+  });
+});
+
 describeQemu("qemu adapter", () => {
   let work: string;
   let imagePath: string;
