@@ -27,6 +27,12 @@ const PAGE = 4096;
 const GiB = 1024 ** 3;
 const MiB = 1024 ** 2;
 const execFileP = promisify(execFile);
+/**
+ * mrc's environment: ours without NODE_EXTRA_CA_CERTS. With it set (as CI images and proxies often
+ * do), node reads and parses that CA bundle before any JavaScript runs — about 35 ms on the 2-CPU VM —
+ * and mrc never opens a TLS connection. main() measures start-up both ways and records it.
+ */
+const MRC_ENV = Object.fromEntries(Object.entries(process.env).filter(([k]) => k !== "NODE_EXTRA_CA_CERTS"));
 
 const USAGE = `usage: npm run bench -- [options]   (after npm run build)
   --sizes LIST       image sizes, e.g. 1G,4G (default 1G,4G; 4G is skipped with a note when disk is short)
@@ -176,10 +182,10 @@ const RSS_HOOK =
  * peak resident set in KiB and CPU time (user + system) of the process: GNU time's %M %U %S (wait4's
  * rusage); without /usr/bin/time, node processes report process.resourceUsage() on exit instead.
  */
-async function runTimed(cmd, args, { measure = false, stdout = "pipe" } = {}) {
+async function runTimed(cmd, args, { measure = false, stdout = "pipe", env: baseEnv = process.env } = {}) {
   const rssFile = join(workDir, `.rss-${process.pid}`);
   let argv = [cmd, ...args];
-  const env = { ...process.env };
+  const env = { ...baseEnv };
   const viaTime = measure && HAVE_TIME;
   const viaHook = measure && !HAVE_TIME && cmd === process.execPath;
   if (viaTime) argv = ["/usr/bin/time", "-f", "%M %U %S", "-o", rssFile, ...argv];
@@ -232,7 +238,7 @@ async function settle() {
 
 async function mrc(args) {
   await settle();
-  const r = await runTimed(process.execPath, [MRC_MAIN, "-q", ...args], { measure: true });
+  const r = await runTimed(process.execPath, [MRC_MAIN, "-q", ...args], { measure: true, env: MRC_ENV });
   if (r.code !== 0 && !(args[0] === "verify" && r.code === 1)) {
     throw new Error(`mrc ${args.join(" ")} exited ${r.code}: ${r.stderr.trim()}`);
   }
@@ -361,6 +367,15 @@ function summarise(tool, bytes, samples, extra = {}) {
   };
 }
 
+/**
+ * mrc/QEMU with mrc's start-up (node and its modules, measured once per bench) taken off mrc's time, as
+ * QEMU's start-up is not in its time: how the two compare once both are running.
+ */
+function ratioWithoutStartup(qemu, mrcSummary) {
+  return qemu.medianMs / Math.max(1, mrcSummary.medianMs - startupMs);
+}
+let startupMs = 0;
+
 const fmt = (x, d = 2) => (x === undefined || Number.isNaN(x) ? "-" : x.toFixed(d));
 /** median CPU seconds of a summary, or "-" */
 const cpuS = (s) => (s.medianCpuMs === undefined ? "-" : (s.medianCpuMs / 1000).toFixed(2));
@@ -469,6 +484,7 @@ async function benchOne(opts, size, pattern, notes) {
       qemu: qs,
       mrc: ms,
       ratio: ms.gibPerS / qs.gibPerS,
+      ratioWithoutStartup: ratioWithoutStartup(qs, ms),
     });
     log(
       `save ${configName(ch).padEnd(10)} qemu ${fmt(qs.gibPerS)} GiB/s  mrc ${fmt(ms.gibPerS)} GiB/s  ratio ${fmt(ms.gibPerS / qs.gibPerS)}  cpu ${cpuS(qs)}/${cpuS(ms)} s  rss ${fmt(ms.peakRssMiB, 0)} MiB`,
@@ -549,6 +565,7 @@ async function benchLoad(opts, tag, image, size, loadFile, result, notes) {
       qemu: qs,
       mrc: xs,
       ratio: xs.gibPerS / qs.gibPerS,
+      ratioWithoutStartup: ratioWithoutStartup(qs, xs),
     });
     log(
       `load ${configName(ch).padEnd(10)} qemu ${fmt(qs.gibPerS)} GiB/s  extract ${fmt(xs.gibPerS)} GiB/s  ratio ${fmt(xs.gibPerS / qs.gibPerS)}  cpu ${cpuS(qs)}/${cpuS(xs)} s  rss ${fmt(xs.peakRssMiB, 0)} MiB`,
@@ -614,6 +631,7 @@ function printTables(results, fsInfo) {
       "qemu GiB/s",
       "mrc GiB/s",
       "mrc/qemu",
+      "w/o start-up",
       "qemu cpu s",
       "mrc cpu s",
       "mrc peak RSS MiB",
@@ -628,6 +646,7 @@ function printTables(results, fsInfo) {
         fmt(s.qemu.gibPerS),
         fmt(s.mrc.gibPerS),
         fmt(s.ratio),
+        fmt(s.ratioWithoutStartup),
         cpuS(s.qemu),
         cpuS(s.mrc),
         fmt(s.mrc.peakRssMiB, 0),
@@ -641,6 +660,7 @@ function printTables(results, fsInfo) {
         fmt(l.qemu.gibPerS),
         fmt(l.mrc.gibPerS),
         fmt(l.ratio),
+        fmt(l.ratioWithoutStartup),
         cpuS(l.qemu),
         cpuS(l.mrc),
         fmt(l.mrc.peakRssMiB, 0),
@@ -724,13 +744,24 @@ async function main() {
     `peak RSS: ${HAVE_TIME ? "/usr/bin/time -f %M (wait4 ru_maxrss)" : "process.resourceUsage().maxRSS at exit"}; QEMU time: wall clock from migrate/migrate-incoming to status completed (query-migrate polled every 2 ms)`,
   );
 
-  // the fixed cost every mrc run pays (node start-up, one command's modules), for reading small-size ratios
-  const startups = [];
-  for (let i = 0; i < 5; i++) {
-    startups.push((await runTimed(process.execPath, [MRC_MAIN, "extract", "--help"])).ms);
-  }
-  const startupMs = startups.sort((a, b) => a - b)[2];
-  log(`mrc start-up (node dist/cli/main.js extract --help): ${fmt(startupMs / 1000, 3)} s, median of 5`);
+  // the fixed cost every mrc run pays (node start-up, one command's modules), for reading small-size ratios;
+  // also with the caller's NODE_EXTRA_CA_CERTS, which the timed runs go without (MRC_ENV)
+  const startupOf = async (env) => {
+    const runs = [];
+    for (let i = 0; i < 5; i++)
+      runs.push((await runTimed(process.execPath, [MRC_MAIN, "extract", "--help"], { env })).ms);
+    return runs.sort((a, b) => a - b)[2];
+  };
+  startupMs = await startupOf(MRC_ENV);
+  const extraCaCerts = process.env.NODE_EXTRA_CA_CERTS;
+  const startupWithCaMs = extraCaCerts === undefined ? undefined : await startupOf(process.env);
+  log(
+    `mrc start-up (node dist/cli/main.js extract --help): ${fmt(startupMs / 1000, 3)} s, median of 5${
+      extraCaCerts === undefined
+        ? ""
+        : `; ${fmt(startupWithCaMs / 1000, 3)} s with NODE_EXTRA_CA_CERTS=${extraCaCerts}, which mrc's timed runs go without`
+    }`,
+  );
 
   const notes = [];
   const results = [];
@@ -778,10 +809,15 @@ async function main() {
       loadAverageBefore: loadBefore,
       loadAverageAfter: loadavg(),
       mrcStartupMs: startupMs,
+      nodeExtraCaCerts: extraCaCerts ?? null,
+      ...(startupWithCaMs === undefined ? {} : { mrcStartupWithExtraCaCertsMs: startupWithCaMs }),
     },
     method: {
       throughput: "GiB of guest RAM (save, load) or of file (verify) divided by the median wall time",
-      mrcTime: "wall clock of the whole `node dist/cli/main.js` process (spawn to exit)",
+      mrcTime:
+        "wall clock of the whole `node dist/cli/main.js` process (spawn to exit), run without NODE_EXTRA_CA_CERTS",
+      ratioWithoutStartup:
+        "QEMU's median time / (mrc's median time - mrcStartupMs): mrc/QEMU once both are running",
       qemuTime:
         "wall clock from sending migrate / migrate-incoming to query-migrate status completed (polled every 2 ms); QEMU start-up excluded; save also records query-migrate total-time",
       peakRss: HAVE_TIME
