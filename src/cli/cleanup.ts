@@ -4,7 +4,6 @@
 // exit, and mrc exits 130 or 143 (128 + the signal number, as a shell reports a process killed by it).
 import { readdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { setGracefulCleanup } from "tmp-promise";
 import { liveQemus } from "../qemu/registry.js";
 
 /** A synchronous cleanup: it runs inside a signal handler, right before the process exits. */
@@ -79,8 +78,8 @@ export function installSignalCleanup(
   exit: (code: number) => void = (code) => process.exit(code),
 ): () => void {
   // temp dirs made with tmp-promise (QEMU work dirs, RAM images of conformance runs) are removed at exit,
-  // also when exit comes from a signal handler below
-  setGracefulCleanup();
+  // also when exit comes from a signal handler below: src/qemu/temp-dir.ts turns that on as it loads (only
+  // the commands that make such dirs load it, and tmp-promise with it)
   const handlers = (Object.keys(SIGNAL_EXIT_CODES) as Array<keyof typeof SIGNAL_EXIT_CODES>).map((signal) => {
     const handler = () => {
       runCleanups();

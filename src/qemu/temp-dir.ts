@@ -1,7 +1,10 @@
 // Private temp dirs of QEMU runs and conformance work. Made synchronously: tmp registers a dir for
 // removal at exit (graceful cleanup) as it makes it, so a SIGINT can never find one made but not yet
 // registered, as it can while an asynchronous mkdir is still in flight.
-import { dirSync } from "tmp-promise";
+import { dirSync, setGracefulCleanup } from "tmp-promise";
+
+// every dir made here is removed at exit, also an exit from mrc's signal handlers (src/cli/cleanup.ts)
+setGracefulCleanup();
 
 export interface TempDir {
   path: string;
