@@ -10,7 +10,9 @@ import { PageBitmap } from "./bitmap.js";
 import { hex, latin1, toSafeNumber } from "./bytes.js";
 import { MAPPED_RAM_LOAD_BUF_SIZE, TARGET_PAGE_SIZE, TARGET_PAGE_SIZE_N } from "./constants.js";
 import { MappedRamError } from "./errors.js";
+import { copyBlockPages, newCopyBuffer } from "./extract-copy.js";
 import {
+  EXTRACT_CHUNK_PAGES,
   EXTRACT_CONTROL_BYTES,
   EXTRACT_PAGES_DONE,
   type ExtractJob,
@@ -222,13 +224,36 @@ function replyError(
   }
 }
 
+/** A block to copy: its bitmap as read from the file, and its block file. */
+interface BlockCopy {
+  block: ParsedRamBlock;
+  bitmap: PageBitmap;
+  out: OutputFile;
+}
+
+/** The job of copying the `i`-th block, with a fresh control (shared, for threads). */
+function blockJob(src: FileSource, i: number, { block, bitmap, out }: BlockCopy): ExtractJob {
+  const mr = block.mappedRam as NonNullable<ParsedRamBlock["mappedRam"]>;
+  const bits = new SharedArrayBuffer(bitmap.bytes.length);
+  new Uint8Array(bits).set(bitmap.bytes);
+  return {
+    id: i,
+    source: src.path,
+    output: out.path,
+    pagesOffset: toSafeNumber(mr.pagesOffset, "pages_offset"),
+    numPages: bitmap.numPages,
+    bitmap: bits,
+    control: new SharedArrayBuffer(EXTRACT_CONTROL_BYTES),
+  };
+}
+
 /**
  * Copies the set-bit pages of the blocks with EXTRACT_CHANNELS worker threads, like QEMU's multifd
  * load: each channel has its own descriptors and takes 1 MiB chunks of a block from a shared counter.
  */
 async function copyPagesInParallel(
   src: FileSource,
-  blocks: ReadonlyArray<{ block: ParsedRamBlock; bitmap: PageBitmap; out: OutputFile }>,
+  blocks: readonly BlockCopy[],
   total: bigint,
   onProgress: ((done: bigint, total: bigint) => void) | undefined,
 ): Promise<void> {
@@ -239,28 +264,66 @@ async function copyPagesInParallel(
     ? setInterval(() => onProgress(pagesDone() * TARGET_PAGE_SIZE_N, total), 100)
     : undefined;
   try {
-    for (const [i, { block, bitmap: bm, out }] of blocks.entries()) {
-      const mr = block.mappedRam as NonNullable<ParsedRamBlock["mappedRam"]>;
-      const bitmap = new SharedArrayBuffer(bm.bytes.length);
-      new Uint8Array(bitmap).set(bm.bytes);
-      const control = new SharedArrayBuffer(EXTRACT_CONTROL_BYTES);
-      controls.push(new Int32Array(control));
-      const job: ExtractJob = {
-        id: i,
-        source: src.path,
-        output: out.path,
-        pagesOffset: toSafeNumber(mr.pagesOffset, "pages_offset"),
-        numPages: bm.numPages,
-        bitmap,
-        control,
-      };
+    for (const [i, copy] of blocks.entries()) {
+      const job = blockJob(src, i, copy);
+      controls.push(new Int32Array(job.control));
       const replies = await Promise.all(workers.map((w) => runJob(w, job)));
-      for (const r of replies) if (!r.ok) throw replyError(r, block, out);
+      for (const r of replies) if (!r.ok) throw replyError(r, copy.block, copy.out);
     }
     onProgress?.(pagesDone() * TARGET_PAGE_SIZE_N, total);
   } finally {
     clearInterval(timer);
     await Promise.all(workers.map((w) => w.terminate()));
+  }
+}
+
+/**
+ * Copies the set-bit pages on the calling thread with the loader threads' synchronous copy: below
+ * PARALLEL_EXTRACT_MIN_BYTES starting threads costs more than it saves.
+ */
+function copyPagesHere(
+  src: FileSource,
+  blocks: readonly BlockCopy[],
+  total: bigint,
+  onProgress: ((done: bigint, total: bigint) => void) | undefined,
+): void {
+  const buf = newCopyBuffer();
+  for (const [i, copy] of blocks.entries()) {
+    const r = copyBlockPages(blockJob(src, i, copy), buf);
+    if (!r.ok) throw replyError(r, copy.block, copy.out);
+  }
+  onProgress?.(total, total);
+}
+
+/** Copies the set-bit pages from a source that is not a file (the library's in-memory sources). */
+async function copyPagesFrom(
+  src: RandomAccessSource,
+  blocks: readonly BlockCopy[],
+  total: bigint,
+  onProgress: ((done: bigint, total: bigint) => void) | undefined,
+): Promise<void> {
+  const buf = new Uint8Array(MAPPED_RAM_LOAD_BUF_SIZE);
+  let done = 0n;
+  for (const { block, bitmap, out } of blocks) {
+    const mr = block.mappedRam as NonNullable<ParsedRamBlock["mappedRam"]>;
+    for (const [first, end] of bitmap.setRuns()) {
+      for (let p = first; p < end; p += EXTRACT_CHUNK_PAGES) {
+        const n = Math.min(end - p, EXTRACT_CHUNK_PAGES) * TARGET_PAGE_SIZE;
+        const chunk = buf.subarray(0, n);
+        const from = mr.pagesOffset + BigInt(p) * TARGET_PAGE_SIZE_N;
+        const got = await src.readInto(from, chunk);
+        if (got !== n) {
+          throw replyError(
+            { id: 0, ok: false, kind: "short", page: p, from: Number(from), got, want: n },
+            block,
+            out,
+          );
+        }
+        await out.writeAt(chunk, BigInt(p) * TARGET_PAGE_SIZE_N);
+        done += BigInt(n);
+        onProgress?.(done, total);
+      }
+    }
   }
 }
 
@@ -321,49 +384,18 @@ export async function extractBlocks(
         checkRunsInFile(src, b, bm);
         bitmaps.push(bm);
       }
-      const buf = new Uint8Array(MAPPED_RAM_LOAD_BUF_SIZE);
       const total = BigInt(bitmaps.reduce((s, bm) => s + bm.count(), 0)) * TARGET_PAGE_SIZE_N;
-      const parallel = src instanceof FileSource && total >= PARALLEL_EXTRACT_MIN_BYTES;
-      if (parallel) {
-        const copies = [];
-        for (const [i, block] of stream.ramBlocks.entries()) {
-          if (block.mappedRam?.ignored) continue;
-          const bitmap = bitmaps[i] as PageBitmap;
-          copies.push({ block, bitmap, out: await pending.get(block) });
-          present.set(block.idstr, bitmap.count());
-        }
+      const copies: BlockCopy[] = [];
+      for (const [i, block] of stream.ramBlocks.entries()) {
+        if (block.mappedRam?.ignored) continue;
+        const bitmap = bitmaps[i] as PageBitmap;
+        copies.push({ block, bitmap, out: await pending.get(block) });
+        present.set(block.idstr, bitmap.count());
+      }
+      if (!(src instanceof FileSource)) await copyPagesFrom(src, copies, total, opts.onProgress);
+      else if (total >= PARALLEL_EXTRACT_MIN_BYTES)
         await copyPagesInParallel(src, copies, total, opts.onProgress);
-      }
-      let done = 0n;
-      for (let i = 0; i < (parallel ? 0 : stream.ramBlocks.length); i++) {
-        const b = stream.ramBlocks[i] as ParsedRamBlock;
-        const bm = bitmaps[i] as PageBitmap;
-        const mr = b.mappedRam as NonNullable<ParsedRamBlock["mappedRam"]>;
-        if (mr.ignored) continue;
-        const out = await pending.get(b);
-        let count = 0;
-        for (const [first, end] of bm.setRuns()) {
-          count += end - first;
-          for (let p = first; p < end; p += MAPPED_RAM_LOAD_BUF_SIZE / TARGET_PAGE_SIZE) {
-            const n = Math.min(end - p, MAPPED_RAM_LOAD_BUF_SIZE / TARGET_PAGE_SIZE) * TARGET_PAGE_SIZE;
-            const chunk = buf.subarray(0, n);
-            const from = mr.pagesOffset + BigInt(p) * TARGET_PAGE_SIZE_N;
-            const got = await src.readInto(from, chunk);
-            if (got !== n) {
-              throw new MappedRamError("ERR_TRUNCATED", {
-                subject: `ramblock "${b.idstr}"`,
-                offset: from + BigInt(got),
-                field: "pages",
-                rule: `failed to read page ${hex(BigInt(p) * TARGET_PAGE_SIZE_N)} from file offset ${hex(from)}: partial read of ${got} bytes, expected ${n}`,
-              });
-            }
-            await out.writeAt(chunk, BigInt(p) * TARGET_PAGE_SIZE_N);
-            done += BigInt(n);
-            opts.onProgress?.(done, total);
-          }
-        }
-        present.set(b.idstr, count);
-      }
+      else copyPagesHere(src, copies, total, opts.onProgress);
     }
     const ignored = stream.ramBlocks.filter((b) => b.mappedRam?.ignored).map((b) => b.idstr);
     const blocks = await pending.commit(stream.ramBlocks.filter((b) => !b.mappedRam?.ignored));
