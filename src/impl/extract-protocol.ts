@@ -1,5 +1,6 @@
-// Messages and shared control words between `mrc extract` and its loader channels on worker threads
-// (extract-worker.ts; migration/multifd.c: multifd_file_recv_data runs read_ramblock_mapped_ram per channel).
+// Jobs, replies and shared control words of `mrc extract`'s page copy (extract-copy.ts), run by its
+// loader channels on worker threads (extract-worker.ts; migration/multifd.c: multifd_file_recv_data runs
+// read_ramblock_mapped_ram per channel) or, for small files, by the calling thread.
 import { MAPPED_RAM_LOAD_BUF_SIZE, TARGET_PAGE_SIZE } from "./constants.js";
 
 /** Pages per chunk handed out: one MAPPED_RAM_LOAD_BUF_SIZE read at most. A multiple of 8. */
