@@ -6,7 +6,7 @@ import { createServer, type Server, type Socket } from "node:net";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { dir } from "tmp-promise";
-import { afterEach, beforeAll, describe, expect, it } from "vitest";
+import { afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { u32beAt, u64beAt, viewOf } from "../../src/impl/bytes.js";
 import {
   buildQemuArgs,
@@ -298,50 +298,47 @@ describe("QemuProcess start-up against a stand-in binary", () => {
     text: "QEMU emulator version 10.0.2 (stand-in)\n",
     hasMappedRam: true,
   });
+  let work: string;
+  beforeEach(async () => {
+    work = (await dir({ prefix: "mrc-fakeqemu-", unsafeCleanup: true })).path;
+  });
+  afterEach(async () => {
+    await rm(work, { recursive: true, force: true });
+  });
 
   it("a connection whose qmp_capabilities is never answered is dropped and a new one is made", async () => {
-    const work = (await dir({ prefix: "mrc-fakeqemu-", unsafeCleanup: true })).path;
-    try {
-      const fake = await fakeQemuBinary(work, 1);
-      const qemu = await QemuProcess.start({
-        binary: binary(fake.path),
-        machine: "none",
-        qmpAttemptTimeoutMs: 300,
-        startTimeoutMs: 10_000,
-      });
-      const run = await qemu.stop();
-      expect((await readFile(fake.log, "utf8")).split("\n")).toEqual(["silent", "answering", ""]);
-      expect([run.exitCode, run.signal, run.error]).toEqual([0, null, undefined]);
-    } finally {
-      await rm(work, { recursive: true, force: true });
-    }
+    const fake = await fakeQemuBinary(work, 1);
+    const qemu = await QemuProcess.start({
+      binary: binary(fake.path),
+      machine: "none",
+      qmpAttemptTimeoutMs: 300,
+      startTimeoutMs: 10_000,
+    });
+    const run = await qemu.stop();
+    expect((await readFile(fake.log, "utf8")).split("\n")).toEqual(["silent", "answering", ""]);
+    expect([run.exitCode, run.signal, run.error]).toEqual([0, null, undefined]);
   });
 
   it("a QEMU that never answers: ERR_QEMU_START at the start deadline, caused by the last attempt's timeout", async () => {
-    const work = (await dir({ prefix: "mrc-fakeqemu-", unsafeCleanup: true })).path;
-    try {
-      const fake = await fakeQemuBinary(work, 1_000);
-      const failed = await QemuProcess.start({
-        binary: binary(fake.path),
-        machine: "none",
-        qmpAttemptTimeoutMs: 200,
-        startTimeoutMs: 700,
-        quitGraceMs: 100,
-      }).then(
-        () => undefined,
-        (e: unknown) => e,
-      );
-      expect(failed).toMatchObject({
-        code: "ERR_QEMU_START",
-        message: expect.stringMatching(/: qmp not ready within 700 ms$/),
-        cause: { code: "ERR_QMP_TIMEOUT" },
-      });
-      const attempts = (await readFile(fake.log, "utf8")).trim().split("\n");
-      expect(attempts.length).toBeGreaterThanOrEqual(3);
-      expect(new Set(attempts)).toEqual(new Set(["silent"]));
-    } finally {
-      await rm(work, { recursive: true, force: true });
-    }
+    const fake = await fakeQemuBinary(work, 1_000);
+    const failed = await QemuProcess.start({
+      binary: binary(fake.path),
+      machine: "none",
+      qmpAttemptTimeoutMs: 200,
+      startTimeoutMs: 700,
+      quitGraceMs: 100,
+    }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(failed).toMatchObject({
+      code: "ERR_QEMU_START",
+      message: expect.stringMatching(/: qmp not ready within 700 ms$/),
+      cause: { code: "ERR_QMP_TIMEOUT" },
+    });
+    const attempts = (await readFile(fake.log, "utf8")).trim().split("\n");
+    expect(attempts.length).toBeGreaterThanOrEqual(3);
+    expect(new Set(attempts)).toEqual(new Set(["silent"]));
   });
 });
 
