@@ -15,6 +15,7 @@ import {
   parseQemuVersion,
   QemuError,
   QemuProcess,
+  type QemuStartOptions,
   QmpClient,
   QmpError,
   qemuLoadFile,
@@ -292,12 +293,18 @@ createServer((socket) => {
 }
 
 describe("QemuProcess start-up against a stand-in binary", () => {
-  const binary = (path: string) => ({
-    path,
-    version: { major: 10, minor: 0, micro: 2 },
-    text: "QEMU emulator version 10.0.2 (stand-in)\n",
-    hasMappedRam: true,
-  });
+  /** Starts the stand-in as a `-M none` QEMU 10.0.2 with the given time limits. */
+  const start = (path: string, limits: Partial<QemuStartOptions>) =>
+    QemuProcess.start({
+      binary: {
+        path,
+        version: { major: 10, minor: 0, micro: 2 },
+        text: "QEMU emulator version 10.0.2 (stand-in)\n",
+        hasMappedRam: true,
+      },
+      machine: "none",
+      ...limits,
+    });
   let work: string;
   beforeEach(async () => {
     work = (await dir({ prefix: "mrc-fakeqemu-", unsafeCleanup: true })).path;
@@ -308,12 +315,7 @@ describe("QemuProcess start-up against a stand-in binary", () => {
 
   it("a connection whose qmp_capabilities is never answered is dropped and a new one is made", async () => {
     const fake = await fakeQemuBinary(work, 1);
-    const qemu = await QemuProcess.start({
-      binary: binary(fake.path),
-      machine: "none",
-      qmpAttemptTimeoutMs: 300,
-      startTimeoutMs: 10_000,
-    });
+    const qemu = await start(fake.path, { qmpAttemptTimeoutMs: 300, startTimeoutMs: 10_000 });
     const run = await qemu.stop();
     expect((await readFile(fake.log, "utf8")).split("\n")).toEqual(["silent", "answering", ""]);
     expect([run.exitCode, run.signal, run.error]).toEqual([0, null, undefined]);
@@ -321,9 +323,7 @@ describe("QemuProcess start-up against a stand-in binary", () => {
 
   it("a QEMU that never answers: ERR_QEMU_START at the start deadline, caused by the last attempt's timeout", async () => {
     const fake = await fakeQemuBinary(work, 1_000);
-    const failed = await QemuProcess.start({
-      binary: binary(fake.path),
-      machine: "none",
+    const failed = await start(fake.path, {
       qmpAttemptTimeoutMs: 200,
       startTimeoutMs: 700,
       quitGraceMs: 100,
