@@ -39,7 +39,8 @@ const USAGE = `usage: npm run bench -- [options]   (after npm run build)
   --patterns LIST    random,half,sparse (default all): no zero page / 50 % / 95 % zero pages, scattered
   --runs N           timed runs per measurement, alternating with QEMU; the median is reported (default 3)
   --channels LIST    save/load configurations: 0 = mapped-ram alone, N = multifd with N channels (default 0,1,2,4)
-  --ops LIST         save,load,verify (default all)
+  --ops LIST         save,load,verify,others (default all); others: peak RSS and time of inspect, diff,
+                     layout, reencode and send → receive, one run each
   --dist DIR         the build to measure (default dist/; e.g. a copy of an older build, for before/after)
   --qemu-ram DIR     where QEMU's destination RAM file goes for load (default /dev/shm: memory, as a
                      VM's RAM is; falls back to --dir when /dev/shm is missing or too small)
@@ -87,12 +88,14 @@ function parseCli(argv) {
     if (!Number.isInteger(n) || n < 0 || n > 255) throw new Error(`bad channel count ${s}`);
     return n;
   });
-  const ops = (values.ops ?? "save,load,verify").split(",");
-  for (const o of ops) if (!["save", "load", "verify"].includes(o)) throw new Error(`unknown operation ${o}`);
+  const ops = (values.ops ?? "save,load,verify,others").split(",");
+  for (const o of ops) {
+    if (!["save", "load", "verify", "others"].includes(o)) throw new Error(`unknown operation ${o}`);
+  }
   if (ops.includes("load") && !ops.includes("save"))
     throw new Error("load and verify need save (they use QEMU's file)");
-  if (ops.includes("verify") && !ops.includes("save"))
-    throw new Error("load and verify need save (they use QEMU's file)");
+  if ((ops.includes("verify") || ops.includes("others")) && !ops.includes("save"))
+    throw new Error("load, verify and others need save (they use QEMU's file)");
   return {
     ops,
     dist: resolve(values.dist ?? join(root, "dist")),
@@ -495,6 +498,7 @@ async function benchOne(opts, size, pattern, notes) {
   // load and verify use QEMU's file (the last one written: identical to the others but for K)
   if (opts.ops.includes("load")) await benchLoad(opts, tag, image, size, qfile, result, notes);
   if (opts.ops.includes("verify")) await benchVerify(opts, image, qfile, result, notes, tag);
+  if (opts.ops.includes("others")) await benchOthers(opts, image, qfile, result, notes, tag);
 
   if (!opts.keep) {
     await rm(qfile, { force: true });
@@ -622,6 +626,84 @@ async function benchVerify(opts, image, loadFile, result, notes, tag) {
   );
 }
 
+/** `path` exists within `ms`, polled every 10 ms. */
+async function appears(path, ms) {
+  for (const end = performance.now() + ms; performance.now() < end; ) {
+    if (existsSync(path)) return true;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  return false;
+}
+
+/**
+ * The other commands that read or write whole files, once each on QEMU's file (or the image): their
+ * peak RSS (the target is for every command) and wall time. Outputs are checked: reencode must give the
+ * file back byte for byte, receive must give the image back.
+ */
+async function benchOthers(opts, image, loadFile, result, notes, tag) {
+  const outDir = opts.extractDir ?? (await qemuRamDir(opts, (await stat(image)).size));
+  const reencoded = join(workDir, `${tag}.reencoded.mig`);
+  const svg = join(workDir, `${tag}.svg`);
+  const received = join(outDir, `mrc-bench-received-${process.pid}`);
+  const socket = join(workDir, `.bench-${process.pid}.sock`);
+  const others = {};
+  const one = (name, r) => {
+    others[name] = {
+      ms: Math.round(r.ms * 10) / 10,
+      peakRssMiB: r.maxRssKiB / 1024,
+      cpuMs: Math.round(r.cpuMs),
+    };
+  };
+  try {
+    one("inspect --json", await mrc(["inspect", loadFile, "--json"]));
+    one("diff (the file against itself)", await mrc(["diff", loadFile, loadFile]));
+    one("layout --svg", await mrc(["layout", loadFile, "--svg", svg]));
+    one("reencode", await mrc(["reencode", loadFile, "-o", reencoded]));
+    const same = await sameFiles(reencoded, loadFile);
+    result.checks.push({ what: "reencode gives QEMU's file back", ok: same });
+    if (!same) notes.push(`${tag}: mrc reencode differs from QEMU's file`);
+    await rm(reencoded, { force: true });
+    // send → receive over a unix socket, multifd 4 (packets): both processes measured
+    await rm(socket, { force: true });
+    const listening = (async () => {
+      await settle();
+      return runTimed(
+        process.execPath,
+        [MRC_MAIN, "-q", "receive", "--listen", `unix:${socket}`, "--multifd-channels", "4", "-o", received],
+        { measure: true, env: MRC_ENV },
+      );
+    })();
+    if (!(await appears(socket, 10_000))) throw new Error("mrc receive did not listen within 10 s");
+    const sent = await runTimed(
+      process.execPath,
+      [MRC_MAIN, "-q", "send", "--block", `r=${image}`, "--multifd-channels", "4", "--to", `unix:${socket}`],
+      { measure: true, env: MRC_ENV },
+    );
+    const got = await listening;
+    if (sent.code !== 0 || got.code !== 0) {
+      throw new Error(
+        `mrc send/receive exited ${sent.code}/${got.code}: ${sent.stderr.trim()} ${got.stderr.trim()}`,
+      );
+    }
+    one("send (multifd 4, unix socket)", sent);
+    one("receive (multifd 4, unix socket)", got);
+    const back = await sameFiles(join(received, "r.bin"), image);
+    result.checks.push({ what: "send → receive gives the image back", ok: back });
+    if (!back) notes.push(`${tag}: mrc receive did not give the image back`);
+  } finally {
+    await rm(svg, { force: true });
+    await rm(reencoded, { force: true });
+    await rm(received, { recursive: true, force: true });
+    await rm(socket, { force: true });
+  }
+  result.others = others;
+  log(
+    `others: ${Object.entries(others)
+      .map(([k, v]) => `${k} ${fmt(v.ms / 1000)} s ${fmt(v.peakRssMiB, 0)} MiB`)
+      .join(", ")}`,
+  );
+}
+
 function printTables(results, fsInfo) {
   const rows = [
     [
@@ -706,6 +788,16 @@ function printTables(results, fsInfo) {
   if (vrows.length > 1) {
     log("\nverify: GiB of file per second, median of runs (peak RSS: verify / verify --ram)");
     log(table(vrows));
+  }
+  const orows = [["size", "pattern", "command", "s", "cpu s", "peak RSS MiB"]];
+  for (const r of results) {
+    for (const [name, o] of Object.entries(r.others ?? {})) {
+      orows.push([r.sizeLabel, r.pattern, name, fmt(o.ms / 1000), fmt(o.cpuMs / 1000), fmt(o.peakRssMiB, 0)]);
+    }
+  }
+  if (orows.length > 1) {
+    log("\nthe other commands, one run each (wall time, CPU time, peak RSS)");
+    log(table(orows));
   }
 }
 
