@@ -79,6 +79,8 @@ export interface BlockMessage {
   bitmap: SharedArrayBuffer;
   /** the block's RAM image file, for slots that ask the channel to read their pages */
   image?: string;
+  /** where page 0 lies in `image` (default 0: a RAM image; a migration file's page array for reencode) */
+  imageOffset?: number;
 }
 
 /** Prefixed to the error code of a failed RAM image read (the position is then an image offset). */

@@ -42,8 +42,8 @@ const ctl = new Int32Array(init.control);
 const data = new Uint8Array(init.data);
 const errors = new Uint8Array(init.errors);
 const bitmaps = new Map<number, Uint8Array>();
-/** image paths of registered blocks, and their descriptors once a slot has asked to read one */
-const images = new Map<number, string>();
+/** image files of registered blocks (path, offset of page 0), and their descriptors once a slot has asked to read one */
+const images = new Map<number, { path: string; offset: number }>();
 const imageFds = new Map<number, number>();
 const fd = openSync(init.path, constants.O_WRONLY);
 
@@ -62,14 +62,15 @@ function readImage(
   try {
     let ifd = imageFds.get(block);
     if (ifd === undefined) {
-      const path = images.get(block);
-      if (path === undefined) throw new Error(`block ${block} has no RAM image`);
-      ifd = openSync(path, constants.O_RDONLY);
+      const image = images.get(block);
+      if (image === undefined) throw new Error(`block ${block} has no RAM image`);
+      ifd = openSync(image.path, constants.O_RDONLY);
       imageFds.set(block, ifd);
     }
+    const base = images.get(block)?.offset ?? 0;
     let done = from;
     while (done < to) {
-      const n = readSync(ifd, data, done, to - done, position + (done - from));
+      const n = readSync(ifd, data, done, to - done, base + position + (done - from));
       if (n === 0) {
         const e: NodeJS.ErrnoException = new Error("the RAM image ends before used_length");
         e.code = SHORT_IMAGE_CODE;
@@ -197,7 +198,7 @@ function run(): void {
     for (let m = receiveMessageOnPort(inbox); m; m = receiveMessageOnPort(inbox)) {
       const msg = m.message as BlockMessage;
       bitmaps.set(msg.id, new Uint8Array(msg.bitmap));
-      if (msg.image !== undefined) images.set(msg.id, msg.image);
+      if (msg.image !== undefined) images.set(msg.id, { path: msg.image, offset: msg.imageOffset ?? 0 });
     }
     const progress = { position: 0 };
     try {

@@ -44,8 +44,11 @@ export interface BlockTarget {
   idstr: string;
   pagesOffset: bigint;
   bitmap: PageBitmap;
-  /** the block's RAM image file: channels then read bulk-pass pages themselves (see sendPages) */
-  image?: { path: string; usedLength: bigint };
+  /**
+   * the block's RAM image file, page 0 at `offset`: channels then read bulk-pass pages themselves (see
+   * sendPages)
+   */
+  image?: { path: string; offset: bigint; usedLength: bigint };
 }
 
 /** Up to MULTIFD_PAGES_PER_PACKET pages of one block (multifd_queue_page batches). */
@@ -176,7 +179,10 @@ class WorkerChannel {
     if (!this.registered.has(id)) {
       const bitmap = block.bitmap.bytes.buffer as SharedArrayBuffer;
       const msg: BlockMessage = { kind: "block", id, bitmap };
-      if (block.image) msg.image = block.image.path;
+      if (block.image) {
+        msg.image = block.image.path;
+        if (block.image.offset !== 0n) msg.imageOffset = toSafeNumber(block.image.offset, "image offset");
+      }
       this.worker.postMessage(msg);
       this.registered.set(id, block);
     }

@@ -26,7 +26,14 @@ import { type ParsedStream, parseStream, type SectionRecord } from "./reader.js"
 import { FileSource, type RandomAccessSource } from "./source.js";
 import { tempPathFor } from "./temp-path.js";
 import { encodeVmState } from "./vmstate/encode.js";
-import { type DirtyPage, type SaveBlock, type SavePlan, saveMappedRam, type TailRecord } from "./writer.js";
+import {
+  type DirtyPage,
+  type PageReader,
+  type SaveBlock,
+  type SavePlan,
+  saveMappedRam,
+  type TailRecord,
+} from "./writer.js";
 import { isZeroPage, type ZeroPageDetection } from "./zero-page.js";
 
 export interface ReencodeOptions {
@@ -181,15 +188,18 @@ function mappedRamTail(f: ParsedFile, start: SectionRecord): TailRecord[] {
   return tail;
 }
 
-/** A block's page array in the source as a RAM image (zeros past the end of the file). */
-function pageArrayImage(src: RandomAccessSource, pagesOffset: bigint) {
-  return {
-    async readInto(offset: bigint, into: Uint8Array): Promise<number> {
-      const n = await src.readInto(pagesOffset + offset, into);
-      into.fill(0, n);
-      return into.length;
-    },
+/**
+ * A block's page array in the source as a RAM image (zeros past the end of the file). From a file, the
+ * writer's channel threads read it themselves (filePath/fileOffset), as they read a RAM image file.
+ */
+function pageArrayImage(src: RandomAccessSource, pagesOffset: bigint): PageReader {
+  const readInto = async (offset: bigint, into: Uint8Array): Promise<number> => {
+    const n = await src.readInto(pagesOffset + offset, into);
+    into.fill(0, n);
+    return into.length;
   };
+  if (!(src instanceof FileSource)) return { readInto };
+  return { readInto, filePath: src.path, fileOffset: pagesOffset, size: src.size };
 }
 
 interface BlockScan {

@@ -42,8 +42,10 @@ import type { ZeroPageDetection } from "./zero-page.js";
 /** Where a block's initial contents come from (a RAM image file, or memory in tests). */
 export interface PageReader {
   readInto(offset: bigint, into: Uint8Array): Promise<number>;
-  /** a regular file holding the pages from offset 0: channel threads may read it themselves */
+  /** a regular file holding the pages from `fileOffset`: channel threads may read it themselves */
   readonly filePath?: string | undefined;
+  /** where page 0 lies in `filePath` (default 0) */
+  readonly fileOffset?: bigint;
   /** its size, when known */
   readonly size?: bigint;
 }
@@ -257,8 +259,11 @@ export async function saveMappedRam(path: string, plan: SavePlan, finalPath?: st
         bitmap: shared ? PageBitmap.shared(l.numPages) : new PageBitmap(l.numPages),
       };
       if (image.filePath !== undefined && image.size !== undefined) {
-        if (image.size < l.usedLength) throw shortImage(l.idstr, image.size, l.usedLength);
-        t.image = { path: image.filePath, usedLength: l.usedLength };
+        const offset = image.fileOffset ?? 0n;
+        if (image.size < offset + l.usedLength) {
+          throw shortImage(l.idstr, image.size > offset ? image.size - offset : 0n, l.usedLength);
+        }
+        t.image = { path: image.filePath, offset, usedLength: l.usedLength };
       }
       return t;
     });
@@ -278,6 +283,7 @@ export async function saveMappedRam(path: string, plan: SavePlan, finalPath?: st
       // so they are not read either (zero-page-detection=none writes every page: no skipping).
       const withData =
         target.image !== undefined &&
+        target.image.offset === 0n &&
         plan.zeroPageDetection !== "none" &&
         layout.usedLength >= HOLE_SCAN_MIN_BYTES
           ? await pageRangesWithData(target.image.path, layout.numPages, TARGET_PAGE_SIZE)

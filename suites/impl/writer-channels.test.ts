@@ -61,6 +61,42 @@ describe("channels reading the image file give the file the flow's reads give", 
   });
 });
 
+describe("an image that starts inside its file (fileOffset, as reencode reads a page array)", () => {
+  it.each([
+    [null, "multifd"],
+    [2, "none"],
+  ] as Array<[number | null, ZeroPageDetection]>)(
+    "multifd channels %s, zero-page-detection %s: the same file as from the image alone",
+    async (channels, zpd) => {
+      const image = patterned(4500);
+      // 0x5000 bytes of 0xee before the pages and after them: a wrong base offset reads them as pages
+      const junk = new Uint8Array(0x5000).fill(0xee);
+      const holder = join(dir, `holder-${channels}-${zpd}.bin`);
+      await writeFile(holder, Buffer.concat([junk, image, junk]));
+      const set = (plan: Parameters<Parameters<typeof saveWithPlan>[2]>[0]) => {
+        plan.multifdChannels = channels;
+        plan.zeroPageDetection = zpd;
+      };
+      const plain = await saveWithPlan(dir, [{ idstr: "r", image }], (plan) => {
+        set(plan);
+        (plan.blocks[0] as SaveBlock).image = new MemorySource(image);
+      });
+      const inside = await saveWithPlan(dir, [{ idstr: "r", image }], (plan) => {
+        set(plan);
+        const memory = new MemorySource(image);
+        (plan.blocks[0] as SaveBlock).image = {
+          // the flow's own reads (none in the bulk pass when the channels read the file) give the image
+          readInto: (o: bigint, into: Uint8Array) => memory.readInto(o, into),
+          filePath: holder,
+          fileOffset: 0x5000n,
+          size: BigInt(0x5000 * 2 + image.length),
+        };
+      });
+      expect(Buffer.compare(await readFile(inside), await readFile(plain))).toBe(0);
+    },
+  );
+});
+
 describe("progress of the bulk pass", () => {
   it("is reported per 16 MiB range when channels read the image file (40 MiB image)", async () => {
     const calls: Array<[number, number]> = [];
