@@ -180,13 +180,16 @@ const HAVE_TIME = existsSync("/usr/bin/time");
 const RSS_HOOK =
   "data:text/javascript,import{writeFileSync}from'node:fs';process.on('exit',()=>{const u=process.resourceUsage();writeFileSync(process.env.MRC_BENCH_RSS,u.maxRSS+' '+(u.userCPUTime+u.systemCPUTime)/1000)})";
 
+/** Measured runs so far: each writes its own rss file (send and receive are measured at once). */
+let rssRuns = 0;
+
 /**
  * Runs a command to completion: wall time (performance.now around spawn→exit) and, with `measure`, the
  * peak resident set in KiB and CPU time (user + system) of the process: GNU time's %M %U %S (wait4's
  * rusage); without /usr/bin/time, node processes report process.resourceUsage() on exit instead.
  */
 async function runTimed(cmd, args, { measure = false, stdout = "pipe", env: baseEnv = process.env } = {}) {
-  const rssFile = join(workDir, `.rss-${process.pid}`);
+  const rssFile = join(workDir, `.rss-${process.pid}-${++rssRuns}`);
   let argv = [cmd, ...args];
   const env = { ...baseEnv };
   const viaTime = measure && HAVE_TIME;
