@@ -1,6 +1,6 @@
 // A summary of a migration file for people and for `--json`: the structure the reader found.
 import { stat } from "node:fs/promises";
-import { allocatedIn, dataExtents } from "./allocation.js";
+import { allocatedBytesIn } from "./allocation.js";
 import { hex } from "./bytes.js";
 import { checkDeviceSections, type DeviceWalk, decodeKnownDevice } from "./devices.js";
 import { MappedRamError } from "./errors.js";
@@ -182,7 +182,13 @@ export async function inspectFile(path: string, opts: ReadOptions = {}): Promise
   try {
     const stream = await parseStream(src, opts);
     const report: InspectReport = { file: path, allocatedBytes: hex(st.blocks * 512n), ...summarize(stream) };
-    const extents = stream.mappedRam ? await dataExtents(path) : undefined;
+    // bytes holding data of each page array, asked of the kernel once for all blocks
+    const arrays = stream.ramBlocks.map((b) =>
+      b.mappedRam && !b.mappedRam.ignored ? ([b.mappedRam.pagesOffset, b.mappedRam.end] as const) : undefined,
+    );
+    const present = arrays.filter((r) => r !== undefined);
+    const allocated = stream.mappedRam ? await allocatedBytesIn(path, present) : undefined;
+    const allocatedOf = new Map(present.map((r, k) => [r, allocated?.[k]]));
     for (let i = 0; i < stream.ramBlocks.length; i++) {
       const b = stream.ramBlocks[i];
       const out = report.ramBlocks[i];
@@ -194,7 +200,8 @@ export async function inspectFile(path: string, opts: ReadOptions = {}): Promise
       const bm = await readBlockBitmap(src, b);
       out.pagesPresent = bm.count();
       out.pagesZero = bm.numPages - out.pagesPresent;
-      if (extents) out.pagesAllocated = hex(allocatedIn(extents, b.mappedRam.pagesOffset, b.mappedRam.end));
+      const bytes = allocatedOf.get(arrays[i] as readonly [bigint, bigint]);
+      if (bytes !== undefined) out.pagesAllocated = hex(bytes);
     }
     for (let i = 0; i < stream.records.length; i++) {
       const r = stream.records[i];

@@ -1,10 +1,10 @@
 // inspect reports, per block, how many bytes of the page array hold data: zero pages are holes.
 // spec8 pattern over 512 pages: pages ≡ 0 mod 4 are zero, the other 384 are written.
-import { writeFile } from "node:fs/promises";
+import { open, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { dir as tmpDir } from "tmp-promise";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { dataExtents } from "../../src/impl/allocation.js";
+import { allocatedBytesIn, dataExtents } from "../../src/impl/allocation.js";
 import { inspectFile } from "../../src/impl/inspect.js";
 import { writeMigrationFile } from "../../src/impl/save.js";
 import { makeImage } from "../helpers/images.js";
@@ -34,4 +34,30 @@ it("counts allocated bytes of each page array (present pages x 4096; holes for z
     pagesPresent: 512,
     pagesAllocated: "0x200000",
   });
+});
+
+it("allocatedBytesIn sums, per range, the data extents that SEEK_DATA/SEEK_HOLE report, clipped to the range", async (ctx) => {
+  // 1 MiB file: data at [64 KiB, 128 KiB) and [512 KiB, 576 KiB), holes elsewhere
+  const path = join(dir.path, "holes.bin");
+  const fh = await open(path, "w");
+  try {
+    await fh.truncate(1024 * 1024);
+    await fh.write(new Uint8Array(64 * 1024).fill(1), 0, 64 * 1024, 64 * 1024);
+    await fh.write(new Uint8Array(64 * 1024).fill(2), 0, 64 * 1024, 512 * 1024);
+  } finally {
+    await fh.close();
+  }
+  const extents = await dataExtents(path);
+  const found = (extents ?? []).map(([x, y]) => `${x}-${y}`).join(" ");
+  ctx.skip(found !== "65536-131072 524288-589824", "this filesystem does not report these holes");
+  const K = 1024n;
+  expect(
+    await allocatedBytesIn(path, [
+      [0n, 1024n * K], // both extents
+      [96n * K, 540n * K], // the end of the first and the start of the second
+      [128n * K, 512n * K], // only the hole between them
+      [560n * K, 2048n * K], // past the end of the file
+    ]),
+  ).toEqual([128n * K, 32n * K + 28n * K, 0n, 16n * K]);
+  expect(await allocatedBytesIn(join(dir.path, "missing.bin"), [[0n, 1n]])).toBeUndefined();
 });
