@@ -7,6 +7,7 @@
 //           (memory-backend-file share=on, max-bandwidth unlimited): mapped-ram alone, multifd 1/2/4
 //   load    `mrc extract` vs QEMU `migrate-incoming file:` of the same file into a fresh RAM file
 //   verify  `mrc verify FILE` (and `--ram`) vs `cat FILE > /dev/null` and `sha256sum FILE`
+//   others  peak RSS and time of inspect, diff, layout, reencode and send → receive (no QEMU counterpart)
 // Runs alternate (QEMU, mrc, QEMU, mrc, ...) and the median of --runs is reported, with the peak
 // resident memory of every `mrc` process. Results go to bench/results.json (bench/README.md explains).
 // Images are deterministic: AES-128-CTR keystream under a constant key for page contents and a
