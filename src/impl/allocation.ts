@@ -1,7 +1,7 @@
 // Which byte ranges of a file hold data (not holes): lseek(SEEK_DATA/SEEK_HOLE). Node has no lseek, so
 // the kernel is asked through python3's os.lseek; where python3 or SEEK_DATA is missing (or the
 // filesystem does not report holes), the answer is undefined and callers say "unknown".
-import { execFile } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
 import { stat } from "node:fs/promises";
 
 /** [start, end) data extents in file order. */
@@ -96,32 +96,87 @@ export function allocatedBytesIn(
   });
 }
 
+const PAGE_RANGES_SCRIPT = `
+import os, sys
+fd = os.open(sys.argv[1], os.O_RDONLY)
+page, num = int(sys.argv[2]), int(sys.argv[3])
+size = os.fstat(fd).st_size
+pos, first, end = 0, -1, -1
+while pos < size:
+    try:
+        start = os.lseek(fd, pos, os.SEEK_DATA)
+    except OSError:
+        break
+    stop = os.lseek(fd, start, os.SEEK_HOLE)
+    a, b = start // page, min(num, -(-stop // page))
+    if a < b:
+        if first >= 0 and a <= end:
+            end = max(end, b)
+        else:
+            if first >= 0:
+                sys.stdout.write("%d %d\\n" % (first, end))
+            first, end = a, b
+    pos = stop
+if first >= 0:
+    sys.stdout.write("%d %d\\n" % (first, end))
+`;
+
+/** Page ranges as flat pairs: range i is [ranges[2i], ranges[2i + 1]). */
+export type PageRanges = Float64Array;
+
 /**
  * The page ranges [first, end) of a RAM image file that may hold data: its data extents (SEEK_DATA),
  * widened to whole pages and merged where they touch, within `numPages`. Every hole is skipped, however
  * short: reading one makes the kernel allocate and zero page cache for it (a 4 GiB image with a page of
  * data every 160 KiB: 0.7 s skipping each hole, 1.6 s reading through those under 1 MiB). Undefined
- * when the file has no holes (every block allocated: nothing to skip, and no python3 is started) or
- * when the kernel cannot say.
+ * when the file has no holes (every block allocated: nothing to skip, and no python3 is started), when
+ * the kernel cannot say, or past MAX_EXTENTS ranges. python3 widens and merges the extents and node
+ * reads its lines as they come into flat pairs, so memory is 16 bytes a range (a 4 GiB image with every
+ * other page a hole has half a million).
  */
 export async function pageRangesWithData(
   path: string,
   numPages: number,
   pageSize: number,
-): Promise<Array<[number, number]> | undefined> {
+  timeoutMs = 30_000,
+): Promise<PageRanges | undefined> {
   const st = await stat(path, { bigint: true });
   if (st.blocks * 512n >= st.size) return undefined;
-  const extents = await dataExtents(path);
-  if (extents === undefined) return undefined;
-  const page = BigInt(pageSize);
-  const ranges: Array<[number, number]> = [];
-  for (const [a, b] of extents) {
-    const first = Number(a / page);
-    const end = Math.min(numPages, Number((b + page - 1n) / page));
-    if (first >= end) continue;
-    const last = ranges.at(-1);
-    if (last !== undefined && first <= last[1]) last[1] = Math.max(last[1], end);
-    else ranges.push([first, end]);
-  }
-  return ranges;
+  return new Promise((resolve) => {
+    const child = spawn("python3", ["-c", PAGE_RANGES_SCRIPT, path, String(pageSize), String(numPages)], {
+      stdio: ["ignore", "pipe", "ignore"],
+      timeout: timeoutMs,
+    });
+    let pairs = new Float64Array(1024);
+    let count = 0;
+    let partial = "";
+    let bad = false;
+    child.stdout.setEncoding("latin1");
+    child.stdout.on("data", (chunk: string) => {
+      if (bad) return;
+      const lines = (partial + chunk).split("\n");
+      partial = lines.pop() ?? "";
+      for (const line of lines) {
+        const [a, b] = line.split(" ").map(Number);
+        if (!Number.isSafeInteger(a) || !Number.isSafeInteger(b) || count === MAX_EXTENTS) {
+          bad = true;
+          child.kill();
+          return;
+        }
+        if (count * 2 + 2 > pairs.length) {
+          const grown = new Float64Array(pairs.length * 2);
+          grown.set(pairs);
+          pairs = grown;
+        }
+        pairs[count * 2] = a as number;
+        pairs[count * 2 + 1] = b as number;
+        count++;
+      }
+    });
+    child.on("error", () => resolve(undefined));
+    child.on("close", (code) => {
+      if (bad || code !== 0 || partial !== "") resolve(undefined);
+      else resolve(pairs.slice(0, count * 2));
+    });
+  });
 }

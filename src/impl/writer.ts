@@ -288,10 +288,15 @@ export async function saveMappedRam(path: string, plan: SavePlan, finalPath?: st
         layout.usedLength >= HOLE_SCAN_MIN_BYTES
           ? await pageRangesWithData(target.image.path, layout.numPages, TARGET_PAGE_SIZE)
           : undefined;
-      const ranges = withData ?? [[0, layout.numPages] as [number, number]];
-      holePages.push(layout.numPages - ranges.reduce((n, [a, b]) => n + (b - a), 0));
+      const ranges = withData ?? Float64Array.of(0, layout.numPages);
+      let withDataPages = 0;
+      for (let r = 0; r < ranges.length; r += 2)
+        withDataPages += (ranges[r + 1] as number) - (ranges[r] as number);
+      holePages.push(layout.numPages - withDataPages);
       let cursor = 0;
-      for (const [rangeFirst, rangeEnd] of ranges) {
+      for (let r = 0; r < ranges.length; r += 2) {
+        const rangeFirst = ranges[r] as number;
+        const rangeEnd = ranges[r + 1] as number;
         progressDone += BigInt((rangeFirst - cursor) * TARGET_PAGE_SIZE);
         for (let first = rangeFirst; first < rangeEnd; first += step) {
           const n = Math.min(step, rangeEnd - first);

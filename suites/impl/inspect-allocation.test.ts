@@ -4,7 +4,7 @@ import { open, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { dir as tmpDir } from "tmp-promise";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { allocatedBytesIn, dataExtents } from "../../src/impl/allocation.js";
+import { allocatedBytesIn, dataExtents, pageRangesWithData } from "../../src/impl/allocation.js";
 import { inspectFile } from "../../src/impl/inspect.js";
 import { writeMigrationFile } from "../../src/impl/save.js";
 import { makeImage } from "../helpers/images.js";
@@ -60,4 +60,26 @@ it("allocatedBytesIn sums, per range, the data extents that SEEK_DATA/SEEK_HOLE 
     ]),
   ).toEqual([128n * K, 32n * K + 28n * K, 0n, 16n * K]);
   expect(await allocatedBytesIn(join(dir.path, "missing.bin"), [[0n, 1n]])).toBeUndefined();
+});
+
+it("pageRangesWithData: data extents widened to whole pages, merged where they touch, clipped to numPages", async (ctx) => {
+  // 64 KiB of data at 0, 64 KiB (one extent with the first), 256 KiB and 960 KiB
+  const path = join(dir.path, "ranges.bin");
+  const fh = await open(path, "w");
+  try {
+    await fh.truncate(1024 * 1024);
+    for (const at of [0, 64, 256, 960])
+      await fh.write(new Uint8Array(64 * 1024).fill(7), 0, 64 * 1024, at * 1024);
+  } finally {
+    await fh.close();
+  }
+  const found = ((await dataExtents(path)) ?? []).map(([x, y]) => `${x}-${y}`).join(" ");
+  ctx.skip(found !== "0-131072 262144-327680 983040-1048576", "this filesystem does not report these holes");
+  // 4 KiB pages: [0, 32), [64, 80); the extent at page 240 lies past numPages 240
+  expect(Array.from((await pageRangesWithData(path, 240, 4096)) ?? [])).toEqual([0, 32, 64, 80]);
+  // 48 KiB "pages": [0, 128 KiB) widens to [0, 3); [256 KiB, 320 KiB) to pages 5 and 6; the last
+  // extent, pages 20 and 21, is clipped to numPages 21
+  expect(Array.from((await pageRangesWithData(path, 21, 48 * 1024)) ?? [])).toEqual([0, 3, 5, 7, 20, 21]);
+  // 192 KiB "pages": [0, 1) and [1, 2) touch once widened, so they merge; then [5, 6)
+  expect(Array.from((await pageRangesWithData(path, 100, 192 * 1024)) ?? [])).toEqual([0, 2, 5, 6]);
 });
