@@ -42,9 +42,8 @@ const ctl = new Int32Array(init.control);
 const data = new Uint8Array(init.data);
 const errors = new Uint8Array(init.errors);
 const bitmaps = new Map<number, Uint8Array>();
-/** image files of registered blocks (path, offset of page 0), and their descriptors once a slot has asked to read one */
-const images = new Map<number, { path: string; offset: number }>();
-const imageFds = new Map<number, number>();
+/** image files of registered blocks (path, offset of page 0), with their descriptor once a slot has asked to read one */
+const images = new Map<number, { path: string; offset: number; fd?: number }>();
 const fd = openSync(init.path, constants.O_WRONLY);
 
 /**
@@ -60,17 +59,12 @@ function readImage(
 ): void {
   at.position = position;
   try {
-    let ifd = imageFds.get(block);
-    if (ifd === undefined) {
-      const image = images.get(block);
-      if (image === undefined) throw new Error(`block ${block} has no RAM image`);
-      ifd = openSync(image.path, constants.O_RDONLY);
-      imageFds.set(block, ifd);
-    }
-    const base = images.get(block)?.offset ?? 0;
+    const image = images.get(block);
+    if (image === undefined) throw new Error(`block ${block} has no RAM image`);
+    image.fd ??= openSync(image.path, constants.O_RDONLY);
     let done = from;
     while (done < to) {
-      const n = readSync(ifd, data, done, to - done, base + position + (done - from));
+      const n = readSync(image.fd, data, done, to - done, image.offset + position + (done - from));
       if (n === 0) {
         const e: NodeJS.ErrnoException = new Error("the RAM image ends before used_length");
         e.code = SHORT_IMAGE_CODE;
@@ -219,5 +213,5 @@ try {
   run();
 } finally {
   closeSync(fd);
-  for (const ifd of imageFds.values()) closeSync(ifd);
+  for (const image of images.values()) if (image.fd !== undefined) closeSync(image.fd);
 }

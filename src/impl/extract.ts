@@ -195,23 +195,27 @@ function runJob(worker: Worker, job: ExtractJob): Promise<ExtractReply> {
   });
 }
 
-/** The error the calling-thread copy throws for the same failure. */
+/** A run of pages that read short: the file ended (or shrank) before `want` bytes from `page`. */
+function shortRead(block: ParsedRamBlock, page: number, got: number, want: number): MappedRamError {
+  const mr = block.mappedRam as NonNullable<ParsedRamBlock["mappedRam"]>;
+  const from = mr.pagesOffset + BigInt(page) * TARGET_PAGE_SIZE_N;
+  return new MappedRamError("ERR_TRUNCATED", {
+    subject: `ramblock "${block.idstr}"`,
+    offset: from + BigInt(got),
+    field: "pages",
+    rule: `failed to read page ${hex(BigInt(page) * TARGET_PAGE_SIZE_N)} from file offset ${hex(from)}: partial read of ${got} bytes, expected ${want}`,
+  });
+}
+
+/** The error a copy's failure reply stands for. */
 function replyError(
   r: Exclude<ExtractReply, { ok: true }>,
   block: ParsedRamBlock,
   output: OutputFile,
 ): Error {
-  const pagesOffset = (block.mappedRam as NonNullable<ParsedRamBlock["mappedRam"]>).pagesOffset;
   switch (r.kind) {
-    case "short": {
-      const from = pagesOffset + BigInt(r.page) * TARGET_PAGE_SIZE_N;
-      return new MappedRamError("ERR_TRUNCATED", {
-        subject: `ramblock "${block.idstr}"`,
-        offset: from + BigInt(r.got),
-        field: "pages",
-        rule: `failed to read page ${hex(BigInt(r.page) * TARGET_PAGE_SIZE_N)} from file offset ${hex(from)}: partial read of ${r.got} bytes, expected ${r.want}`,
-      });
-    }
+    case "short":
+      return shortRead(block, r.page, r.got, r.want);
     case "write":
       return ioError(
         output.path,
@@ -312,13 +316,7 @@ async function copyPagesFrom(
         const chunk = buf.subarray(0, n);
         const from = mr.pagesOffset + BigInt(p) * TARGET_PAGE_SIZE_N;
         const got = await src.readInto(from, chunk);
-        if (got !== n) {
-          throw replyError(
-            { id: 0, ok: false, kind: "short", page: p, from: Number(from), got, want: n },
-            block,
-            out,
-          );
-        }
+        if (got !== n) throw shortRead(block, p, got, n);
         await out.writeAt(chunk, BigInt(p) * TARGET_PAGE_SIZE_N);
         done += BigInt(n);
         onProgress?.(done, total);
@@ -384,14 +382,17 @@ export async function extractBlocks(
         checkRunsInFile(src, b, bm);
         bitmaps.push(bm);
       }
-      const total = BigInt(bitmaps.reduce((s, bm) => s + bm.count(), 0)) * TARGET_PAGE_SIZE_N;
       const copies: BlockCopy[] = [];
+      let pages = 0;
       for (const [i, block] of stream.ramBlocks.entries()) {
         if (block.mappedRam?.ignored) continue;
         const bitmap = bitmaps[i] as PageBitmap;
         copies.push({ block, bitmap, out: await pending.get(block) });
-        present.set(block.idstr, bitmap.count());
+        const count = bitmap.count();
+        present.set(block.idstr, count);
+        pages += count;
       }
+      const total = BigInt(pages) * TARGET_PAGE_SIZE_N;
       if (!(src instanceof FileSource)) await copyPagesFrom(src, copies, total, opts.onProgress);
       else if (total >= PARALLEL_EXTRACT_MIN_BYTES)
         await copyPagesInParallel(src, copies, total, opts.onProgress);

@@ -183,12 +183,16 @@ export async function inspectFile(path: string, opts: ReadOptions = {}): Promise
     const stream = await parseStream(src, opts);
     const report: InspectReport = { file: path, allocatedBytes: hex(st.blocks * 512n), ...summarize(stream) };
     // bytes holding data of each page array, asked of the kernel once for all blocks
-    const arrays = stream.ramBlocks.map((b) =>
-      b.mappedRam && !b.mappedRam.ignored ? ([b.mappedRam.pagesOffset, b.mappedRam.end] as const) : undefined,
+    const arrays = stream.ramBlocks.flatMap((block) =>
+      block.mappedRam && !block.mappedRam.ignored
+        ? [{ block, range: [block.mappedRam.pagesOffset, block.mappedRam.end] as const }]
+        : [],
     );
-    const present = arrays.filter((r) => r !== undefined);
-    const allocated = stream.mappedRam ? await allocatedBytesIn(path, present) : undefined;
-    const allocatedOf = new Map(present.map((r, k) => [r, allocated?.[k]]));
+    const allocated = await allocatedBytesIn(
+      path,
+      arrays.map((a) => a.range),
+    );
+    const allocatedOf = new Map(arrays.map((a, k) => [a.block, allocated?.[k]]));
     for (let i = 0; i < stream.ramBlocks.length; i++) {
       const b = stream.ramBlocks[i];
       const out = report.ramBlocks[i];
@@ -200,7 +204,7 @@ export async function inspectFile(path: string, opts: ReadOptions = {}): Promise
       const bm = await readBlockBitmap(src, b);
       out.pagesPresent = bm.count();
       out.pagesZero = bm.numPages - out.pagesPresent;
-      const bytes = allocatedOf.get(arrays[i] as readonly [bigint, bigint]);
+      const bytes = allocatedOf.get(b);
       if (bytes !== undefined) out.pagesAllocated = hex(bytes);
     }
     for (let i = 0; i < stream.records.length; i++) {

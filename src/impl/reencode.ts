@@ -198,8 +198,9 @@ function pageArrayImage(src: RandomAccessSource, pagesOffset: bigint): PageReade
     into.fill(0, n);
     return into.length;
   };
-  if (!(src instanceof FileSource)) return { readInto };
-  return { readInto, filePath: src.path, fileOffset: pagesOffset, size: src.size };
+  const filePath = src instanceof FileSource ? src.filePath : undefined;
+  if (filePath === undefined) return { readInto };
+  return { readInto, filePath, fileOffset: pagesOffset, size: src.size };
 }
 
 interface BlockScan {
