@@ -70,6 +70,8 @@ export interface ChannelInit {
   data: SharedArrayBuffer;
   /** SLOTS_PER_CHANNEL × SLOT_ERROR_BYTES of error text */
   errors: SharedArrayBuffer;
+  /** the output's write lock (write-lock.ts), shared by every thread writing it */
+  writeLock?: SharedArrayBuffer;
 }
 
 /** Sent once per block and channel before the first slot naming it: the block's shared file_bmap. */

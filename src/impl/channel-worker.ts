@@ -33,6 +33,7 @@ import {
   slotBase,
 } from "./channel-protocol.js";
 import { TARGET_PAGE_SIZE } from "./constants.js";
+import { WriteLock } from "./write-lock.js";
 import { isZeroPage } from "./zero-page.js";
 
 const init = workerData as ChannelInit;
@@ -45,6 +46,8 @@ const bitmaps = new Map<number, Uint8Array>();
 /** image files of registered blocks (path, offset of page 0), with their descriptor once a slot has asked to read one */
 const images = new Map<number, { path: string; offset: number; fd?: number }>();
 const fd = openSync(init.path, constants.O_WRONLY);
+/** shared by the threads writing this output */
+const writeLock = init.writeLock === undefined ? undefined : new WriteLock(init.writeLock);
 
 /**
  * Reads data[from, to) from the block's image at `position`. Failures carry the code
@@ -97,9 +100,13 @@ interface Tally {
   writes: number;
 }
 
+/** The runs of a batch's pages to write: [index of the run's first page, pages] pairs. */
+const runs = new Int32Array(2 * SLOT_PAGES);
+
 /**
  * Writes `n` pages held at data[first, …): zero pages (with `detect`) clear their bit and are skipped,
- * the rest set it and go out in one positional write per run of consecutive pages.
+ * the rest set it and go out in one positional write per run of consecutive pages, all under the
+ * output's write lock (taken only once the runs are known).
  */
 function writePages(
   first: number,
@@ -111,14 +118,14 @@ function writePages(
   progress: { position: number },
   tally: Tally,
 ): void {
+  let nRuns = 0;
   let runFirst = 0; // index of the run's first page
   let runLen = 0;
-  const flush = () => {
+  const endRun = () => {
     if (runLen === 0) return;
-    progress.position = base + pageAt(runFirst) * TARGET_PAGE_SIZE;
-    const from = first + runFirst * TARGET_PAGE_SIZE;
-    pwriteAll(from, from + runLen * TARGET_PAGE_SIZE, progress);
-    tally.writes++;
+    runs[2 * nRuns] = runFirst;
+    runs[2 * nRuns + 1] = runLen;
+    nRuns++;
     runLen = 0;
   };
   for (let i = 0; i < n; i++) {
@@ -126,19 +133,32 @@ function writePages(
     const at = first + i * TARGET_PAGE_SIZE;
     if (detect && isZeroPage(data.subarray(at, at + TARGET_PAGE_SIZE))) {
       Atomics.and(bitmap, page >>> 3, ~(1 << (page & 7)) & 0xff);
-      flush();
+      endRun();
       continue;
     }
     Atomics.or(bitmap, page >>> 3, 1 << (page & 7));
     tally.written++;
     if (runLen > 0 && page === pageAt(runFirst) + runLen) runLen++;
     else {
-      flush();
+      endRun();
       runFirst = i;
       runLen = 1;
     }
   }
-  flush();
+  endRun();
+  if (nRuns === 0) return;
+  writeLock?.acquire();
+  try {
+    for (let r = 0; r < nRuns; r++) {
+      const i = runs[2 * r] as number;
+      progress.position = base + pageAt(i) * TARGET_PAGE_SIZE;
+      const from = first + i * TARGET_PAGE_SIZE;
+      pwriteAll(from, from + (runs[2 * r + 1] as number) * TARGET_PAGE_SIZE, progress);
+      tally.writes++;
+    }
+  } finally {
+    writeLock?.release();
+  }
 }
 
 /**

@@ -37,6 +37,7 @@ import {
 import { TARGET_PAGE_SIZE } from "./constants.js";
 import { MappedRamError } from "./errors.js";
 import { ioError, type OutputFile } from "./output.js";
+import { newWriteLock } from "./write-lock.js";
 import { isZeroPage, type ZeroPageDetection } from "./zero-page.js";
 
 /** Where one block's pages go and which bitmap records them. */
@@ -104,6 +105,7 @@ class WorkerChannel {
     thread: number,
     /** the name errors give the output when `path` is a temp file */
     private readonly finalPath: string | undefined,
+    writeLock: SharedArrayBuffer,
   ) {
     const control = new SharedArrayBuffer(CONTROL_BYTES);
     const data = new SharedArrayBuffer(SLOTS_PER_CHANNEL * SLOT_BYTES);
@@ -111,7 +113,7 @@ class WorkerChannel {
     this.ctl = new Int32Array(control);
     this.data = new Uint8Array(data);
     this.errors = new Uint8Array(errors);
-    const init: ChannelInit = { path, thread, control, data, errors };
+    const init: ChannelInit = { path, thread, control, data, errors, writeLock };
     this.worker = new Worker(channelWorkerUrl(), { workerData: init });
     const fail = (e: Error) => {
       this.dead ??= e;
@@ -261,8 +263,9 @@ export class PageSender {
   static async start(main: OutputFile, zpd: ZeroPageDetection, channels: number | null): Promise<PageSender> {
     const multifd = (channels ?? 0) > 0;
     const s = new PageSender(zpd, multifd ? (channels as number) : 1, multifd);
+    const writeLock = newWriteLock();
     for (let i = 0; i < ioThreads(channels); i++) {
-      s.threads.push(new WorkerChannel(main.path, multifd, i, main.finalPath));
+      s.threads.push(new WorkerChannel(main.path, multifd, i, main.finalPath, writeLock));
     }
     return s;
   }
