@@ -73,7 +73,7 @@ describe.each(names)("mrc %s", (name) => {
 });
 
 describe("which command modules a run loads", () => {
-  it("only the named command's, after global options; all for help, --version or an unknown word", async () => {
+  it("only the named command's, after global options; none for --version; all for help or an unknown word", async () => {
     expect(all).toHaveLength(12);
     expect(await loadCommands(["-q", "extract", "x.mig", "-o", "d"])).toEqual([
       (await import("../../src/cli/commands/extract.js")).registerExtract,
@@ -81,7 +81,16 @@ describe("which command modules a run loads", () => {
     expect(await loadCommands(["save", "--help"])).toEqual([
       (await import("../../src/cli/commands/save.js")).registerSave,
     ]);
-    for (const argv of [["--help"], ["help", "save"], ["--version"], ["inspec"], []]) {
+    for (const argv of [["--version"], ["-V"], ["-q", "--version"]])
+      expect(await loadCommands(argv)).toEqual([]);
+    for (const argv of [
+      ["--help"],
+      ["help", "save"],
+      ["--version", "--help"],
+      ["-V", "inspec"],
+      ["inspec"],
+      [],
+    ]) {
       expect(await loadCommands(argv)).toEqual(all);
     }
   });

@@ -26,10 +26,14 @@ export const commands: readonly CommandEntry[] = [
 
 /**
  * The commands a run of `mrc argv` needs: only the named one when the first word that is not a global
- * option names a command, else all (help, --version, a misspelt command and its suggestions).
+ * option names a command; none for a bare --version (it prints before any command is looked at); else
+ * all (help, a misspelt command and its suggestions).
  */
 export async function loadCommands(argv: readonly string[]): Promise<Register[]> {
   const word = argv.find((a) => !a.startsWith("-"));
   const only = commands.find((c) => c.name === word);
-  return Promise.all((only ? [only] : commands).map((c) => c.load()));
+  if (only) return [await only.load()];
+  const asks = (...flags: string[]) => argv.some((a) => flags.includes(a));
+  if (word === undefined && asks("-V", "--version") && !asks("-h", "--help")) return [];
+  return Promise.all(commands.map((c) => c.load()));
 }
