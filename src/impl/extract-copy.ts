@@ -24,11 +24,18 @@ function ioFailure(
   return { id: job.id, ok: false, kind, code: err.code ?? "EIO", message: err.message, position };
 }
 
-function copyChunks(job: ExtractJob, src: number, out: number, buf: Uint8Array): ExtractReply {
+function copyChunks(
+  job: ExtractJob,
+  src: number,
+  out: number,
+  buf: Uint8Array,
+  pause: (() => boolean) | undefined,
+): ExtractReply {
   const bits = new Uint8Array(job.bitmap);
   const ctl = new Int32Array(job.control);
   const isSet = (p: number) => (((bits[p >>> 3] as number) >>> (p & 7)) & 1) === 1;
   for (;;) {
+    if (pause?.()) return { id: job.id, ok: true, paused: true };
     const first = Atomics.add(ctl, EXTRACT_NEXT_CHUNK, 1) * EXTRACT_CHUNK_PAGES;
     if (first >= job.numPages) return { id: job.id, ok: true };
     const end = Math.min(first + EXTRACT_CHUNK_PAGES, job.numPages);
@@ -75,15 +82,16 @@ function copyChunks(job: ExtractJob, src: number, out: number, buf: Uint8Array):
 
 /**
  * Runs `job` on this thread with its own descriptors on both files; `buf` is a
- * MAPPED_RAM_LOAD_BUF_SIZE buffer. Failures come back as replies, never as exceptions.
+ * MAPPED_RAM_LOAD_BUF_SIZE buffer. Failures come back as replies, never as exceptions. `pause` is asked
+ * before each chunk is taken: when it says so, the reply is `paused` and a later call goes on.
  */
-export function copyBlockPages(job: ExtractJob, buf: Uint8Array): ExtractReply {
+export function copyBlockPages(job: ExtractJob, buf: Uint8Array, pause?: () => boolean): ExtractReply {
   let src: number | undefined;
   let out: number | undefined;
   try {
     src = openSync(job.source, "r");
     out = openSync(job.output, constants.O_WRONLY);
-    return copyChunks(job, src, out, buf);
+    return copyChunks(job, src, out, buf, pause);
   } catch (e) {
     return ioFailure(job, "open", e, 0);
   } finally {

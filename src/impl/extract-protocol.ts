@@ -27,7 +27,8 @@ export interface ExtractJob {
 }
 
 export type ExtractReply =
-  | { id: number; ok: true }
+  /** `paused`: copyBlockPages was told to pause before taking another chunk */
+  | { id: number; ok: true; paused?: true }
   /** a run read short: the file shrank after it was checked */
   | { id: number; ok: false; kind: "short"; page: number; from: number; got: number; want: number }
   | {

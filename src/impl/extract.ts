@@ -14,6 +14,7 @@ import { copyBlockPages, newCopyBuffer } from "./extract-copy.js";
 import {
   EXTRACT_CHUNK_PAGES,
   EXTRACT_CONTROL_BYTES,
+  EXTRACT_NEXT_CHUNK,
   EXTRACT_PAGES_DONE,
   type ExtractJob,
   type ExtractReply,
@@ -162,10 +163,16 @@ class PendingOutputs {
 
 /** Below this many page bytes a file is copied on the calling thread (starting threads costs more). */
 export const PARALLEL_EXTRACT_MIN_BYTES = 64n * 1024n * 1024n;
-/** Loader channels of a parallel extract: one per core, at least 2 (reads and writes overlap), at most 4. */
+/**
+ * Loader channels of a parallel extract, the calling thread among them: one per core, at least 2
+ * (reads and writes overlap), at most 4.
+ */
 const EXTRACT_CHANNELS = Math.min(4, Math.max(2, availableParallelism()));
 
 /** The compiled worker: next to this module in dist/, or dist/'s copy when run from sources. */
+/** How long the calling thread copies before it lets the event loop run (progress, replies). */
+const COPY_SLICE_MS = 20;
+
 function extractWorkerUrl(): URL {
   const here = import.meta.url;
   if (here.endsWith(".ts")) return new URL("../../dist/impl/extract-worker.js", here);
@@ -235,6 +242,11 @@ interface BlockCopy {
   out: OutputFile;
 }
 
+/** How many chunks a job's pages make. */
+function chunkCount(job: ExtractJob): number {
+  return Math.ceil(job.numPages / EXTRACT_CHUNK_PAGES);
+}
+
 /** The job of copying the `i`-th block, with a fresh control (shared, for threads). */
 function blockJob(src: FileSource, i: number, { block, bitmap, out }: BlockCopy): ExtractJob {
   const mr = block.mappedRam as NonNullable<ParsedRamBlock["mappedRam"]>;
@@ -252,8 +264,10 @@ function blockJob(src: FileSource, i: number, { block, bitmap, out }: BlockCopy)
 }
 
 /**
- * Copies the set-bit pages of the blocks with EXTRACT_CHANNELS worker threads, like QEMU's multifd
- * load: each channel has its own descriptors and takes 1 MiB chunks of a block from a shared counter.
+ * Copies the set-bit pages of the blocks with EXTRACT_CHANNELS loader channels, like QEMU's multifd
+ * load: the calling thread and EXTRACT_CHANNELS − 1 worker threads, each with its own descriptors,
+ * take 1 MiB chunks of a block from a shared counter. The calling thread starts at once (a worker takes
+ * about 15 ms to start) and copies in slices of COPY_SLICE_MS, so progress and replies still run.
  */
 async function copyPagesInParallel(
   src: FileSource,
@@ -261,18 +275,29 @@ async function copyPagesInParallel(
   total: bigint,
   onProgress: ((done: bigint, total: bigint) => void) | undefined,
 ): Promise<void> {
-  const workers = Array.from({ length: EXTRACT_CHANNELS }, () => new Worker(extractWorkerUrl()));
+  const workers = Array.from({ length: EXTRACT_CHANNELS - 1 }, () => new Worker(extractWorkerUrl()));
   const controls: Int32Array[] = [];
   const pagesDone = () => controls.reduce((s, c) => s + BigInt(Atomics.load(c, EXTRACT_PAGES_DONE)), 0n);
   const timer = onProgress
     ? setInterval(() => onProgress(pagesDone() * TARGET_PAGE_SIZE_N, total), 100)
     : undefined;
+  const buf = newCopyBuffer();
   try {
     for (const [i, copy] of blocks.entries()) {
       const job = blockJob(src, i, copy);
       controls.push(new Int32Array(job.control));
-      const replies = await Promise.all(workers.map((w) => runJob(w, job)));
-      for (const r of replies) if (!r.ok) throw replyError(r, copy.block, copy.out);
+      const replies = workers.map((w) => runJob(w, job));
+      let mine: ExtractReply;
+      for (;;) {
+        const until = performance.now() + COPY_SLICE_MS;
+        mine = copyBlockPages(job, buf, () => performance.now() >= until);
+        if (!mine.ok || !mine.paused) break;
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+      // on failure, no chunk is left to take: the workers stop after their current one
+      if (!mine.ok) Atomics.store(new Int32Array(job.control), EXTRACT_NEXT_CHUNK, chunkCount(job));
+      const theirs = await Promise.all(replies);
+      for (const r of [mine, ...theirs]) if (!r.ok) throw replyError(r, copy.block, copy.out);
     }
     onProgress?.(pagesDone() * TARGET_PAGE_SIZE_N, total);
   } finally {
