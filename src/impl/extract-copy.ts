@@ -80,12 +80,28 @@ function copyChunks(
   }
 }
 
+/** Chunks of a job: the shared counter at or past this has nothing left to hand out. */
+function chunkCount(job: ExtractJob): number {
+  return Math.ceil(job.numPages / EXTRACT_CHUNK_PAGES);
+}
+
 /**
  * Runs `job` on this thread with its own descriptors on both files; `buf` is a
- * MAPPED_RAM_LOAD_BUF_SIZE buffer. Failures come back as replies, never as exceptions. `pause` is asked
- * before each chunk is taken: when it says so, the reply is `paused` and a later call goes on.
+ * MAPPED_RAM_LOAD_BUF_SIZE buffer. Failures come back as replies, never as exceptions, and leave no
+ * chunk for the job's other channels (they stop after their current one). `pause` is asked before each
+ * chunk is taken: when it says so, the reply is `paused` and a later call goes on.
  */
 export function copyBlockPages(job: ExtractJob, buf: Uint8Array, pause?: () => boolean): ExtractReply {
+  const r = copyWithOwnDescriptors(job, buf, pause);
+  if (!r.ok) Atomics.store(new Int32Array(job.control), EXTRACT_NEXT_CHUNK, chunkCount(job));
+  return r;
+}
+
+function copyWithOwnDescriptors(
+  job: ExtractJob,
+  buf: Uint8Array,
+  pause: (() => boolean) | undefined,
+): ExtractReply {
   let src: number | undefined;
   let out: number | undefined;
   try {

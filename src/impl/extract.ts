@@ -14,7 +14,6 @@ import { copyBlockPages, newCopyBuffer } from "./extract-copy.js";
 import {
   EXTRACT_CHUNK_PAGES,
   EXTRACT_CONTROL_BYTES,
-  EXTRACT_NEXT_CHUNK,
   EXTRACT_PAGES_DONE,
   type ExtractJob,
   type ExtractReply,
@@ -242,11 +241,6 @@ interface BlockCopy {
   out: OutputFile;
 }
 
-/** How many chunks a job's pages make. */
-function chunkCount(job: ExtractJob): number {
-  return Math.ceil(job.numPages / EXTRACT_CHUNK_PAGES);
-}
-
 /** The job of copying the `i`-th block, with a fresh control (shared, for threads). */
 function blockJob(src: FileSource, i: number, { block, bitmap, out }: BlockCopy): ExtractJob {
   const mr = block.mappedRam as NonNullable<ParsedRamBlock["mappedRam"]>;
@@ -294,8 +288,7 @@ async function copyPagesInParallel(
         if (!mine.ok || !mine.paused) break;
         await new Promise((resolve) => setImmediate(resolve));
       }
-      // on failure, no chunk is left to take: the workers stop after their current one
-      if (!mine.ok) Atomics.store(new Int32Array(job.control), EXTRACT_NEXT_CHUNK, chunkCount(job));
+      // a failed channel leaves no chunk to take (copyBlockPages): the others stop after their current one
       const theirs = await Promise.all(replies);
       for (const r of [mine, ...theirs]) if (!r.ok) throw replyError(r, copy.block, copy.out);
     }

@@ -109,4 +109,26 @@ describe("copyBlockPages", () => {
     ]);
     expect(new Uint8Array(await readFile(j.output))).toEqual(expected());
   });
+
+  it("a failure leaves no chunk for the other channels: a later call takes none", async () => {
+    const j = await job("short");
+    // the file ends inside the run [298, 342) of chunk 1 (pages 256–511): two of its 44 pages are there
+    await truncate(j.source, PAGES_OFFSET + 300 * PAGE);
+    const buf = newCopyBuffer();
+    expect(copyBlockPages(j, buf)).toEqual({
+      id: 7,
+      ok: false,
+      kind: "short",
+      page: 298,
+      from: PAGES_OFFSET + 298 * PAGE,
+      got: 2 * PAGE,
+      want: 44 * PAGE,
+    });
+    const ctl = new Int32Array(j.control);
+    const done = ctl[EXTRACT_PAGES_DONE];
+    expect(ctl[EXTRACT_NEXT_CHUNK]).toBe(3);
+    // another channel, calling now, finds nothing left and copies nothing
+    expect(copyBlockPages(j, buf)).toEqual({ id: 7, ok: true });
+    expect([ctl[EXTRACT_NEXT_CHUNK], ctl[EXTRACT_PAGES_DONE]]).toEqual([4, done]);
+  });
 });
