@@ -168,10 +168,10 @@ export const PARALLEL_EXTRACT_MIN_BYTES = 64n * 1024n * 1024n;
  */
 const EXTRACT_CHANNELS = Math.min(4, Math.max(2, availableParallelism()));
 
-/** The compiled worker: next to this module in dist/, or dist/'s copy when run from sources. */
 /** How long the calling thread copies before it lets the event loop run (progress, replies). */
 const COPY_SLICE_MS = 20;
 
+/** The compiled worker: next to this module in dist/, or dist/'s copy when run from sources. */
 function extractWorkerUrl(): URL {
   const here = import.meta.url;
   if (here.endsWith(".ts")) return new URL("../../dist/impl/extract-worker.js", here);
@@ -260,8 +260,8 @@ function blockJob(src: FileSource, i: number, { block, bitmap, out }: BlockCopy)
 /**
  * Copies the set-bit pages of the blocks with EXTRACT_CHANNELS loader channels, like QEMU's multifd
  * load: the calling thread and EXTRACT_CHANNELS − 1 worker threads, each with its own descriptors,
- * take 1 MiB chunks of a block from a shared counter. The calling thread starts at once (a worker takes
- * about 15 ms to start) and copies in slices of COPY_SLICE_MS, so progress and replies still run.
+ * take 1 MiB chunks of a block from a shared counter. The calling thread starts at once (workers take
+ * tens of ms to come online) and copies in slices of COPY_SLICE_MS, so progress and replies still run.
  */
 async function copyPagesInParallel(
   src: FileSource,

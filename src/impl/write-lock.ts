@@ -1,7 +1,8 @@
 // A mutex in shared memory that threads writing one output file take around their positional writes.
 // Buffered writes to one file serialize in the kernel anyway (the inode lock); a thread that finds it
-// held spins on the owner there, taking a core from the writeback and reclaim that the writes need.
-// Here it sleeps (Atomics.wait) instead, and the threads' reads and zero detection overlap the writes.
+// held spins on the owner there for as long as the owner runs, taking a core from the writeback and
+// reclaim that the writes need. Here it polls briefly, then sleeps (Atomics.wait), and the threads'
+// reads and zero detection overlap the writes.
 // States: 0 free, 1 held, 2 held with sleepers (a futex mutex: Drepper, "Futexes Are Tricky", mutex2).
 
 /**
