@@ -7,21 +7,29 @@ import { stat } from "node:fs/promises";
 /** [start, end) data extents in file order. */
 export type DataExtents = Array<[bigint, bigint]>;
 
-const SCRIPT = `
+/**
+ * The start of every python3 script here: the file (argv[1]) opened, its size, and extents(fd, pos,
+ * stop), the one SEEK_DATA/SEEK_HOLE walk: the [start, end) data extents from pos, clipped at stop.
+ */
+const EXTENTS_PRELUDE = `
 import os, sys
+def extents(fd, pos, stop):
+    while pos < stop:
+        try:
+            start = os.lseek(fd, pos, os.SEEK_DATA)
+        except OSError:
+            return
+        if start >= stop:
+            return
+        end = min(os.lseek(fd, start, os.SEEK_HOLE), stop)
+        yield start, end
+        pos = end
 fd = os.open(sys.argv[1], os.O_RDONLY)
 size = os.fstat(fd).st_size
-pos = 0
-out = []
-while pos < size:
-    try:
-        start = os.lseek(fd, pos, os.SEEK_DATA)
-    except OSError:
-        break
-    end = os.lseek(fd, start, os.SEEK_HOLE)
-    out.append("%d %d" % (start, end))
-    pos = end
-print("\\n".join(out))
+`;
+
+const SCRIPT = `${EXTENTS_PRELUDE}
+print("\\n".join("%d %d" % e for e in extents(fd, 0, size)))
 `;
 
 /** At most this many extents are read (a file with more is reported as unknown). */
@@ -49,25 +57,10 @@ export function dataExtents(path: string, timeoutMs = 30_000): Promise<DataExten
   });
 }
 
-const SUM_SCRIPT = `
-import os, sys
-fd = os.open(sys.argv[1], os.O_RDONLY)
-size = os.fstat(fd).st_size
+const SUM_SCRIPT = `${EXTENTS_PRELUDE}
 for arg in sys.argv[2:]:
     a, b = (int(x) for x in arg.split(":"))
-    b = min(b, size)
-    pos, n = a, 0
-    while pos < b:
-        try:
-            start = os.lseek(fd, pos, os.SEEK_DATA)
-        except OSError:
-            break
-        if start >= b:
-            break
-        end = min(os.lseek(fd, start, os.SEEK_HOLE), b)
-        n += end - start
-        pos = end
-    print(n)
+    print(sum(end - start for start, end in extents(fd, a, min(b, size))))
 `;
 
 /**
@@ -96,18 +89,10 @@ export function allocatedBytesIn(
   });
 }
 
-const PAGE_RANGES_SCRIPT = `
-import os, sys
-fd = os.open(sys.argv[1], os.O_RDONLY)
+const PAGE_RANGES_SCRIPT = `${EXTENTS_PRELUDE}
 page, num = int(sys.argv[2]), int(sys.argv[3])
-size = os.fstat(fd).st_size
-pos, first, end = 0, -1, -1
-while pos < size:
-    try:
-        start = os.lseek(fd, pos, os.SEEK_DATA)
-    except OSError:
-        break
-    stop = os.lseek(fd, start, os.SEEK_HOLE)
+first, end = -1, -1
+for start, stop in extents(fd, 0, size):
     a, b = start // page, min(num, -(-stop // page))
     if a < b:
         if first >= 0 and a <= end:
@@ -116,7 +101,6 @@ while pos < size:
             if first >= 0:
                 sys.stdout.write("%d %d\\n" % (first, end))
             first, end = a, b
-    pos = stop
 if first >= 0:
     sys.stdout.write("%d %d\\n" % (first, end))
 `;
