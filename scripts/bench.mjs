@@ -243,9 +243,14 @@ async function settle() {
   await execFileP("sync");
 }
 
+/** One measured `mrc -q ARGS` run, in mrc's environment (MRC_ENV), whatever its exit code. */
+function mrcRun(args) {
+  return runTimed(process.execPath, [MRC_MAIN, "-q", ...args], { measure: true, env: MRC_ENV });
+}
+
 async function mrc(args) {
   await settle();
-  const r = await runTimed(process.execPath, [MRC_MAIN, "-q", ...args], { measure: true, env: MRC_ENV });
+  const r = await mrcRun(args);
   if (r.code !== 0 && !(args[0] === "verify" && r.code === 1)) {
     throw new Error(`mrc ${args.join(" ")} exited ${r.code}: ${r.stderr.trim()}`);
   }
@@ -671,18 +676,18 @@ async function benchOthers(opts, image, loadFile, result, notes, tag) {
     await rm(socket, { force: true });
     const listening = (async () => {
       await settle();
-      return runTimed(
-        process.execPath,
-        [MRC_MAIN, "-q", "receive", "--listen", `unix:${socket}`, "--multifd-channels", "4", "-o", received],
-        { measure: true, env: MRC_ENV },
-      );
+      return mrcRun(["receive", "--listen", `unix:${socket}`, "--multifd-channels", "4", "-o", received]);
     })();
     if (!(await appears(socket, 10_000))) throw new Error("mrc receive did not listen within 10 s");
-    const sent = await runTimed(
-      process.execPath,
-      [MRC_MAIN, "-q", "send", "--block", `r=${image}`, "--multifd-channels", "4", "--to", `unix:${socket}`],
-      { measure: true, env: MRC_ENV },
-    );
+    const sent = await mrcRun([
+      "send",
+      "--block",
+      `r=${image}`,
+      "--multifd-channels",
+      "4",
+      "--to",
+      `unix:${socket}`,
+    ]);
     const got = await listening;
     if (sent.code !== 0 || got.code !== 0) {
       throw new Error(

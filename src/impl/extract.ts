@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { Worker } from "node:worker_threads";
 import { PageBitmap } from "./bitmap.js";
 import { hex, latin1, toSafeNumber } from "./bytes.js";
-import { MAPPED_RAM_LOAD_BUF_SIZE, TARGET_PAGE_SIZE, TARGET_PAGE_SIZE_N } from "./constants.js";
+import { TARGET_PAGE_SIZE, TARGET_PAGE_SIZE_N } from "./constants.js";
 import { MappedRamError } from "./errors.js";
 import { copyBlockPages, newCopyBuffer } from "./extract-copy.js";
 import {
@@ -324,7 +324,7 @@ async function copyPagesFrom(
   total: bigint,
   onProgress: ((done: bigint, total: bigint) => void) | undefined,
 ): Promise<void> {
-  const buf = new Uint8Array(MAPPED_RAM_LOAD_BUF_SIZE);
+  const buf = newCopyBuffer();
   let done = 0n;
   for (const { block, bitmap, out } of blocks) {
     const mr = block.mappedRam as NonNullable<ParsedRamBlock["mappedRam"]>;
