@@ -2,7 +2,7 @@
 // asks; in QEMU the channel reads guest memory directly), multifd_nocomp_send_prepare (zero-page detection, file bitmap
 // updates) and file_write_ramblock_iov (one positional write per run of contiguous pages). Batches
 // arrive in shared-memory slots (channel-protocol.ts), taken in order; the thread sleeps on the doorbell.
-import { closeSync, constants, openSync, readSync, writeSync } from "node:fs";
+import { closeSync, constants, fstatSync, openSync, readSync, writeSync } from "node:fs";
 import { type MessagePort, parentPort, receiveMessageOnPort, workerData } from "node:worker_threads";
 import {
   type BlockMessage,
@@ -33,6 +33,7 @@ import {
   slotBase,
 } from "./channel-protocol.js";
 import { TARGET_PAGE_SIZE } from "./constants.js";
+import { type NativeIo, nativeIo } from "./native-io.js";
 import { WriteLock } from "./write-lock.js";
 import { isZeroPage } from "./zero-page.js";
 
@@ -46,6 +47,8 @@ const bitmaps = new Map<number, Uint8Array>();
 /** image files of registered blocks (path, offset of page 0), with their descriptor once a slot has asked to read one */
 const images = new Map<number, { path: string; offset: number; fd?: number }>();
 const fd = openSync(init.path, constants.O_WRONLY);
+/** maps image windows when built (writeMapped) */
+const io = nativeIo();
 /** shared by the threads writing this output */
 const writeLock = init.writeLock === undefined ? undefined : new WriteLock(init.writeLock);
 
@@ -83,11 +86,11 @@ function readImage(
   }
 }
 
-/** pwrite all of data[from, to) at `at.position`, finishing short writes; `at.position` follows. */
-function pwriteAll(from: number, to: number, at: { position: number }): void {
+/** pwrite all of src[from, to) at `at.position`, finishing short writes; `at.position` follows. */
+function pwriteAll(src: Uint8Array, from: number, to: number, at: { position: number }): void {
   let done = from;
   while (done < to) {
-    const n = writeSync(fd, data, done, to - done, at.position);
+    const n = writeSync(fd, src, done, to - done, at.position);
     if (n === 0) throw new Error("write returned 0 bytes");
     done += n;
     at.position += n;
@@ -104,15 +107,16 @@ interface Tally {
 const runs = new Int32Array(2 * SLOT_PAGES);
 
 /**
- * Writes `n` pages held at data[first, …): zero pages (with `detect`) clear their bit and are skipped,
- * the rest set it and go out in one positional write per run of consecutive pages, all under the
- * output's write lock (taken only once the runs are known).
+ * Writes `n` pages held at src[first, …): zero pages (`isZero`, with zero-page detection) clear their
+ * bit and are skipped, the rest set it and go out in one positional write per run of consecutive pages,
+ * all under the output's write lock (taken only once the runs are known).
  */
 function writePages(
+  src: Uint8Array,
   first: number,
   n: number,
   pageAt: (i: number) => number,
-  detect: boolean,
+  isZero: ((i: number) => boolean) | undefined,
   base: number,
   bitmap: Uint8Array,
   progress: { position: number },
@@ -130,8 +134,7 @@ function writePages(
   };
   for (let i = 0; i < n; i++) {
     const page = pageAt(i);
-    const at = first + i * TARGET_PAGE_SIZE;
-    if (detect && isZeroPage(data.subarray(at, at + TARGET_PAGE_SIZE))) {
+    if (isZero?.(i)) {
       Atomics.and(bitmap, page >>> 3, ~(1 << (page & 7)) & 0xff);
       endRun();
       continue;
@@ -153,7 +156,7 @@ function writePages(
       const i = runs[2 * r] as number;
       progress.position = base + pageAt(i) * TARGET_PAGE_SIZE;
       const from = first + i * TARGET_PAGE_SIZE;
-      pwriteAll(from, from + (runs[2 * r + 1] as number) * TARGET_PAGE_SIZE, progress);
+      pwriteAll(src, from, from + (runs[2 * r + 1] as number) * TARGET_PAGE_SIZE, progress);
       tally.writes++;
     }
   } finally {
@@ -161,10 +164,87 @@ function writePages(
   }
 }
 
+/** Zero-page detection on slot data: page i of a batch held at data[first, …). */
+function zeroInData(first: number): (i: number) => boolean {
+  return (i) => {
+    const at = first + i * TARGET_PAGE_SIZE;
+    return isZeroPage(data.subarray(at, at + TARGET_PAGE_SIZE));
+  };
+}
+
+/** Pages of the image mapped at once by writeMapped (16 MiB): one hand-off when channels read it. */
+const MAP_WINDOW_PAGES = 4096;
+const zeroFlags = new Uint8Array(MAP_WINDOW_PAGES);
+
+/**
+ * Writes image pages [page0, page0 + n) (n ≤ MAP_WINDOW_PAGES) through a read-only mapping of the image
+ * (native-io.ts): pages are checked for zeros in place, and only the others are copied into slot data
+ * at data[first, …), a slot's worth at a time, to be written from there (the copy runs outside the
+ * output's write lock; writing straight from the mapping would copy from memory inside it). Returns
+ * false, having written nothing, when the image cannot be mapped or does not hold all n pages: the
+ * caller then reads them, which names the error.
+ */
+function writeMapped(
+  io: NativeIo,
+  block: number,
+  page0: number,
+  n: number,
+  detect: boolean,
+  first: number,
+  write: (k: number, page: number, isZero?: (i: number) => boolean) => void,
+): boolean {
+  const image = images.get(block);
+  if (image === undefined) return false;
+  const start = image.offset + page0 * TARGET_PAGE_SIZE;
+  const end = start + n * TARGET_PAGE_SIZE;
+  const lead = start % io.pageSize;
+  let mapping: ArrayBuffer;
+  try {
+    image.fd ??= openSync(image.path, constants.O_RDONLY);
+    if (fstatSync(image.fd).size < end) return false;
+    mapping = io.mapImage(image.fd, start - lead, end - (start - lead));
+  } catch {
+    return false; // readImage meets the same error and names it
+  }
+  try {
+    if (detect && io.zeroPages(mapping, lead, n, TARGET_PAGE_SIZE, zeroFlags) < 0) return false;
+    const view = new Uint8Array(mapping);
+    /** copies pages [a, b) of the window to their place in slot data */
+    const copy = (a: number, b: number, done: number) =>
+      data.set(
+        view.subarray(lead + a * TARGET_PAGE_SIZE, lead + b * TARGET_PAGE_SIZE),
+        first + (a - done) * TARGET_PAGE_SIZE,
+      );
+    for (let done = 0; done < n; done += SLOT_PAGES) {
+      const k = Math.min(SLOT_PAGES, n - done);
+      if (!detect) {
+        copy(done, done + k, done);
+        write(k, page0 + done);
+        continue;
+      }
+      for (let i = done; i < done + k; ) {
+        if (zeroFlags[i] === 1) {
+          i++;
+          continue;
+        }
+        let j = i + 1;
+        while (j < done + k && zeroFlags[j] === 0) j++;
+        copy(i, j, done);
+        i = j;
+      }
+      write(k, page0 + done, (i) => zeroFlags[done + i] === 1);
+    }
+    return true;
+  } finally {
+    io.unmap(mapping);
+  }
+}
+
 /**
  * Writes one slot's batch; returns [pages written, writes]. A slot that reads from the image names a
- * range of consecutive pages (any length), read and written one slot's worth at a time. On I/O errors
- * `progress.position` is where.
+ * range of consecutive pages (any length), taken from a mapping of the image a window at a time
+ * (writeMapped), or without the native helper read and written one slot's worth at a time. On I/O
+ * errors `progress.position` is where.
  */
 function writeSlot(slot: number, progress: { position: number }): [number, number] {
   const b = slotBase(slot);
@@ -178,14 +258,24 @@ function writeSlot(slot: number, progress: { position: number }): [number, numbe
   const tally: Tally = { written: 0, writes: 0 };
   if (ctl[b + SLOT_READ_IMAGE] === 1) {
     const firstPage = ctl[b + SLOT_FIRST_PAGE] as number;
-    for (let done = 0; done < n; done += SLOT_PAGES) {
-      const k = Math.min(SLOT_PAGES, n - done);
-      const page0 = firstPage + done;
-      readImage(block, first, first + k * TARGET_PAGE_SIZE, page0 * TARGET_PAGE_SIZE, progress);
-      writePages(first, k, (i) => page0 + i, detect, base, bitmap, progress, tally);
+    /** writes the k pages from `page` held at data[first, …) */
+    const write = (k: number, page: number, isZero?: (i: number) => boolean) =>
+      writePages(data, first, k, (i) => page + i, isZero, base, bitmap, progress, tally);
+    for (let done = 0; done < n; ) {
+      const k = Math.min(MAP_WINDOW_PAGES, n - done);
+      if (io === undefined || !writeMapped(io, block, firstPage + done, k, detect, first, write)) {
+        for (let d = 0; d < k; d += SLOT_PAGES) {
+          const j = Math.min(SLOT_PAGES, k - d);
+          const page0 = firstPage + done + d;
+          readImage(block, first, first + j * TARGET_PAGE_SIZE, page0 * TARGET_PAGE_SIZE, progress);
+          write(j, page0, detect ? zeroInData(first) : undefined);
+        }
+      }
+      done += k;
     }
   } else {
-    writePages(first, n, (i) => ctl[b + SLOT_PAGE_LIST + i] as number, detect, base, bitmap, progress, tally);
+    const pageAt = (i: number) => ctl[b + SLOT_PAGE_LIST + i] as number;
+    writePages(data, first, n, pageAt, detect ? zeroInData(first) : undefined, base, bitmap, progress, tally);
   }
   return [tally.written, tally.writes];
 }

@@ -1,7 +1,8 @@
 // The copy of one block's set-bit pages (migration/ram.c: read_ramblock_mapped_ram, as each multifd
-// channel runs it in multifd_file_recv_data): take chunks of the block's pages from a shared counter,
-// read every run of set bits in a chunk with one positional read and write it at the page's place in
-// the block file. Clear-bit pages are never read. Synchronous: the loader threads run it
+// channel runs it in multifd_file_recv_data): take chunks of the block's pages from a shared counter and
+// copy every run of set bits in a chunk to the page's place in the block file: all of a chunk's runs in
+// one call into the native helper (native-io.ts: sendfile per run), or without it one positional read
+// and one positional write per run. Clear-bit pages are never read. Synchronous: the loader threads run it
 // (extract-worker.ts), and so does the calling thread for a file too small to be worth starting them.
 import { closeSync, constants, openSync, readSync, writeSync } from "node:fs";
 import { MAPPED_RAM_LOAD_BUF_SIZE, TARGET_PAGE_SIZE } from "./constants.js";
@@ -12,6 +13,14 @@ import {
   type ExtractJob,
   type ExtractReply,
 } from "./extract-protocol.js";
+import {
+  COPY_OK,
+  COPY_READ_FAILED,
+  COPY_SOURCE_SHORT,
+  errnoText,
+  type NativeIo,
+  nativeIo,
+} from "./native-io.js";
 
 /** The reply for a failed read, write or open of `job`'s files at `position`. */
 function ioFailure(
@@ -24,59 +33,136 @@ function ioFailure(
   return { id: job.id, ok: false, kind, code: err.code ?? "EIO", message: err.message, position };
 }
 
+/** The runs of set bits in pages [first, end): [first page, end page) pairs into `runs`; returns how many. */
+function chunkRuns(bits: Uint8Array, first: number, end: number, runs: Int32Array): number {
+  const isSet = (p: number) => (((bits[p >>> 3] as number) >>> (p & 7)) & 1) === 1;
+  let n = 0;
+  let p = first;
+  while (p < end) {
+    if ((p & 7) === 0 && p + 8 <= end && bits[p >>> 3] === 0) {
+      p += 8;
+      continue;
+    }
+    if (!isSet(p)) {
+      p++;
+      continue;
+    }
+    let q = p + 1;
+    while (q < end && isSet(q)) q++;
+    runs[2 * n] = p;
+    runs[2 * n + 1] = q;
+    n++;
+    p = q;
+  }
+  return n;
+}
+
+/** Runs of one chunk at most: every other page set. */
+const MAX_CHUNK_RUNS = EXTRACT_CHUNK_PAGES / 2;
+const runs = new Int32Array(2 * MAX_CHUNK_RUNS);
+/** copyRuns's arguments: [source offset, block file offset, bytes] per run, and where it stopped. */
+const nativeRuns = new Float64Array(3 * MAX_CHUNK_RUNS);
+const nativeResult = new Float64Array(4);
+
+/** Copies runs[0, n) of `job` with a pread and a pwrite each through `buf`; a failure comes back. */
+function copyRunsInJs(
+  job: ExtractJob,
+  src: number,
+  out: number,
+  buf: Uint8Array,
+  n: number,
+): ExtractReply | null {
+  const ctl = new Int32Array(job.control);
+  for (let r = 0; r < n; r++) {
+    const p = runs[2 * r] as number;
+    const q = runs[2 * r + 1] as number;
+    const want = (q - p) * TARGET_PAGE_SIZE;
+    const from = job.pagesOffset + p * TARGET_PAGE_SIZE;
+    let got = 0;
+    try {
+      while (got < want) {
+        const k = readSync(src, buf, got, want - got, from + got);
+        if (k === 0) break;
+        got += k;
+      }
+    } catch (e) {
+      return ioFailure(job, "read", e, from + got);
+    }
+    if (got !== want) return { id: job.id, ok: false, kind: "short", page: p, from, got, want };
+    let put = 0;
+    try {
+      while (put < want) {
+        const k = writeSync(out, buf, put, want - put, p * TARGET_PAGE_SIZE + put);
+        if (k === 0) throw new Error("write returned 0 bytes");
+        put += k;
+      }
+    } catch (e) {
+      return ioFailure(job, "write", e, p * TARGET_PAGE_SIZE + put);
+    }
+    Atomics.add(ctl, EXTRACT_PAGES_DONE, q - p);
+  }
+  return null;
+}
+
+/** Copies runs[0, n) of `job` with one call into the native helper; a failure comes back. */
+function copyRunsNatively(
+  job: ExtractJob,
+  src: number,
+  out: number,
+  io: NativeIo,
+  n: number,
+): ExtractReply | null {
+  let pages = 0;
+  for (let r = 0; r < n; r++) {
+    const p = runs[2 * r] as number;
+    const q = runs[2 * r + 1] as number;
+    nativeRuns[3 * r] = job.pagesOffset + p * TARGET_PAGE_SIZE;
+    nativeRuns[3 * r + 1] = p * TARGET_PAGE_SIZE;
+    nativeRuns[3 * r + 2] = (q - p) * TARGET_PAGE_SIZE;
+    pages += q - p;
+  }
+  const status = io.copyRuns(src, out, nativeRuns, n, nativeResult);
+  if (status === COPY_OK) {
+    Atomics.add(new Int32Array(job.control), EXTRACT_PAGES_DONE, pages);
+    return null;
+  }
+  const r = nativeResult[1] as number;
+  const errno = nativeResult[2] as number;
+  const at = nativeResult[3] as number;
+  if (status === COPY_SOURCE_SHORT) {
+    const p = runs[2 * r] as number;
+    const from = nativeRuns[3 * r] as number;
+    return {
+      id: job.id,
+      ok: false,
+      kind: "short",
+      page: p,
+      from,
+      got: at,
+      want: nativeRuns[3 * r + 2] as number,
+    };
+  }
+  const kind = status === COPY_READ_FAILED ? "read" : "write";
+  return { id: job.id, ok: false, kind, ...errnoText(errno, kind), position: at };
+}
+
 function copyChunks(
   job: ExtractJob,
   src: number,
   out: number,
   buf: Uint8Array,
   pause: (() => boolean) | undefined,
+  io: NativeIo | null,
 ): ExtractReply {
   const bits = new Uint8Array(job.bitmap);
   const ctl = new Int32Array(job.control);
-  const isSet = (p: number) => (((bits[p >>> 3] as number) >>> (p & 7)) & 1) === 1;
   for (;;) {
     if (pause?.()) return { id: job.id, ok: true, paused: true };
     const first = Atomics.add(ctl, EXTRACT_NEXT_CHUNK, 1) * EXTRACT_CHUNK_PAGES;
     if (first >= job.numPages) return { id: job.id, ok: true };
-    const end = Math.min(first + EXTRACT_CHUNK_PAGES, job.numPages);
-    let p = first;
-    while (p < end) {
-      if ((p & 7) === 0 && p + 8 <= end && bits[p >>> 3] === 0) {
-        p += 8;
-        continue;
-      }
-      if (!isSet(p)) {
-        p++;
-        continue;
-      }
-      let q = p + 1;
-      while (q < end && isSet(q)) q++;
-      const want = (q - p) * TARGET_PAGE_SIZE;
-      const from = job.pagesOffset + p * TARGET_PAGE_SIZE;
-      let got = 0;
-      try {
-        while (got < want) {
-          const n = readSync(src, buf, got, want - got, from + got);
-          if (n === 0) break;
-          got += n;
-        }
-      } catch (e) {
-        return ioFailure(job, "read", e, from + got);
-      }
-      if (got !== want) return { id: job.id, ok: false, kind: "short", page: p, from, got, want };
-      let put = 0;
-      try {
-        while (put < want) {
-          const n = writeSync(out, buf, put, want - put, p * TARGET_PAGE_SIZE + put);
-          if (n === 0) throw new Error("write returned 0 bytes");
-          put += n;
-        }
-      } catch (e) {
-        return ioFailure(job, "write", e, p * TARGET_PAGE_SIZE + put);
-      }
-      Atomics.add(ctl, EXTRACT_PAGES_DONE, q - p);
-      p = q;
-    }
+    const n = chunkRuns(bits, first, Math.min(first + EXTRACT_CHUNK_PAGES, job.numPages), runs);
+    const failed = io ? copyRunsNatively(job, src, out, io, n) : copyRunsInJs(job, src, out, buf, n);
+    if (failed) return failed;
   }
 }
 
@@ -89,10 +175,16 @@ function chunkCount(job: ExtractJob): number {
  * Runs `job` on this thread with its own descriptors on both files; `buf` is a
  * MAPPED_RAM_LOAD_BUF_SIZE buffer. Failures come back as replies, never as exceptions, and leave no
  * chunk for the job's other channels (they stop after their current one). `pause` is asked before each
- * chunk is taken: when it says so, the reply is `paused` and a later call goes on.
+ * chunk is taken: when it says so, the reply is `paused` and a later call goes on. Each chunk's runs go
+ * through the native helper when it is there (`io`), else with a pread and a pwrite each through `buf`.
  */
-export function copyBlockPages(job: ExtractJob, buf: Uint8Array, pause?: () => boolean): ExtractReply {
-  const r = copyWithOwnDescriptors(job, buf, pause);
+export function copyBlockPages(
+  job: ExtractJob,
+  buf: Uint8Array,
+  pause?: () => boolean,
+  io: NativeIo | null = nativeIo() ?? null,
+): ExtractReply {
+  const r = copyWithOwnDescriptors(job, buf, pause, io);
   if (!r.ok) Atomics.store(new Int32Array(job.control), EXTRACT_NEXT_CHUNK, chunkCount(job));
   return r;
 }
@@ -101,13 +193,14 @@ function copyWithOwnDescriptors(
   job: ExtractJob,
   buf: Uint8Array,
   pause: (() => boolean) | undefined,
+  io: NativeIo | null,
 ): ExtractReply {
   let src: number | undefined;
   let out: number | undefined;
   try {
     src = openSync(job.source, "r");
     out = openSync(job.output, constants.O_WRONLY);
-    return copyChunks(job, src, out, buf, pause);
+    return copyChunks(job, src, out, buf, pause, io);
   } catch (e) {
     return ioFailure(job, "open", e, 0);
   } finally {

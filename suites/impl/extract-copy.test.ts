@@ -1,18 +1,23 @@
 // copyBlockPages (extract-copy.ts), the copy every loader channel runs, on a hand-made page array:
 // set-bit pages land at their place in the block file, clear-bit ones stay holes, and a copy told to
 // pause stops between chunks and goes on where it stopped when called again (the calling thread
-// copies in slices beside the worker threads).
-import { readFile, rm, truncate, writeFile } from "node:fs/promises";
+// copies in slices beside the worker threads). Every case runs with the native helper's copy
+// (native/mrc-io.c, sendfile per run) and with the JS one (pread and pwrite per run): the replies must be
+// the same, failures included. Without the helper built its cases skip with one line, or fail under
+// MRC_REQUIRE_NATIVE=1 (CI).
+import { mkdir, readFile, rm, truncate, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { afterAll, describe, expect, it } from "vitest";
-import { copyBlockPages, newCopyBuffer } from "../../src/impl/extract-copy.js";
+import { afterAll, describe, expect, it as vitestIt } from "vitest";
+import { copyBlockPages as copyBlock, newCopyBuffer } from "../../src/impl/extract-copy.js";
 import {
   EXTRACT_CONTROL_BYTES,
   EXTRACT_NEXT_CHUNK,
   EXTRACT_PAGES_DONE,
   type ExtractJob,
 } from "../../src/impl/extract-protocol.js";
+import { type NativeIo, nativeIo } from "../../src/impl/native-io.js";
 import { tempDir } from "../cli/fixtures.js";
+import { firstDifferingPage } from "../helpers/images.js";
 
 const PAGE = 4096;
 const PAGES = 700; // 256-page chunks: two whole, one of 188
@@ -26,9 +31,9 @@ afterAll(async () => {
 /** Bit p set when p % 3 !== 0 or p is in [300, 340): runs of two, and one longer run. */
 const isSet = (p: number) => p % 3 !== 0 || (p >= 300 && p < 340);
 
-async function job(name: string): Promise<ExtractJob> {
-  const source = join(dir, `${name}.src`);
-  const output = join(dir, `${name}.bin`);
+async function job(name: string, copier: string): Promise<ExtractJob> {
+  const source = join(dir, `${name}-${copier}.src`);
+  const output = join(dir, `${name}-${copier}.bin`);
   // every page of the source holds its index and a fill byte, set or not (clear ones must not be read)
   const file = new Uint8Array(PAGES_OFFSET + PAGES * PAGE).fill(0xaa, 0, PAGES_OFFSET);
   const view = new DataView(file.buffer);
@@ -67,26 +72,49 @@ function expected(): Uint8Array {
 
 const setPages = Array.from({ length: PAGES }, (_, p) => p).filter(isSet).length;
 
-describe("copyBlockPages", () => {
+const native = nativeIo();
+if (native === undefined && process.env.MRC_REQUIRE_NATIVE !== "1")
+  console.warn("native copy cases skipped: dist/native/mrc-io.node is not built (npm run build)");
+
+/** The block file as the copy left it, against `want`: -1 when every page is the same. */
+async function differingPage(j: ExtractJob, want: Uint8Array): Promise<number> {
+  return firstDifferingPage(new Uint8Array(await readFile(j.output)), want);
+}
+
+describe.each([
+  ["native", native ?? null],
+  ["js", null],
+] as const)("copyBlockPages (%s copy)", (copier, io: NativeIo | null) => {
+  const copyBlockPages = (j: ExtractJob, buf: Uint8Array, pause?: () => boolean) =>
+    copyBlock(j, buf, pause, io);
+  const skip = copier === "native" && io === null && process.env.MRC_REQUIRE_NATIVE !== "1";
+  const it = skip ? vitestIt.skip : vitestIt;
+
+  if (copier === "native") {
+    it("has the native helper (built by npm run build)", () => {
+      expect(io).not.toBeNull();
+    });
+  }
+
   it("copies every set-bit page to its place and nothing else", async () => {
-    const j = await job("whole");
+    const j = await job("whole", copier);
     expect(copyBlockPages(j, newCopyBuffer())).toEqual({ id: 7, ok: true });
-    expect(new Uint8Array(await readFile(j.output))).toEqual(expected());
+    expect(await differingPage(j, expected())).toBe(-1);
     // three chunks taken, then a fourth take finds none left
     expect(Array.from(new Int32Array(j.control))).toEqual([4, setPages]);
     expect(setPages).toBe(480);
   });
 
   it("told to pause, it takes no chunk and replies paused", async () => {
-    const j = await job("paused");
+    const j = await job("paused", copier);
     expect(copyBlockPages(j, newCopyBuffer(), () => true)).toEqual({ id: 7, ok: true, paused: true });
     const ctl = new Int32Array(j.control);
     expect([ctl[EXTRACT_NEXT_CHUNK], ctl[EXTRACT_PAGES_DONE]]).toEqual([0, 0]);
-    expect(new Uint8Array(await readFile(j.output))).toEqual(new Uint8Array(PAGES * PAGE));
+    expect(await differingPage(j, new Uint8Array(PAGES * PAGE))).toBe(-1);
   });
 
   it("paused after every chunk and called again, it copies one chunk a call and the whole block", async () => {
-    const j = await job("slices");
+    const j = await job("slices", copier);
     const buf = newCopyBuffer();
     const ctl = new Int32Array(j.control);
     const seen: number[][] = [];
@@ -107,11 +135,11 @@ describe("copyBlockPages", () => {
       [3, setIn(0, 700)],
       [4, setIn(0, 700)],
     ]);
-    expect(new Uint8Array(await readFile(j.output))).toEqual(expected());
+    expect(await differingPage(j, expected())).toBe(-1);
   });
 
   it("a failure leaves no chunk for the other channels: a later call takes none", async () => {
-    const j = await job("short");
+    const j = await job("short", copier);
     // the file ends inside the run [298, 342) of chunk 1 (pages 256–511): two of its 44 pages are there
     await truncate(j.source, PAGES_OFFSET + 300 * PAGE);
     const buf = newCopyBuffer();
@@ -130,5 +158,32 @@ describe("copyBlockPages", () => {
     // another channel, calling now, finds nothing left and copies nothing
     expect(copyBlockPages(j, buf)).toEqual({ id: 7, ok: true });
     expect([ctl[EXTRACT_NEXT_CHUNK], ctl[EXTRACT_PAGES_DONE]]).toEqual([4, done]);
+  });
+
+  it("a read that fails names the source offset of the run (the source is a directory: EISDIR)", async () => {
+    const j = await job("readfails", copier);
+    const folder = join(dir, `readfails-${copier}.dir`);
+    await mkdir(folder);
+    expect(copyBlockPages({ ...j, source: folder }, newCopyBuffer())).toEqual({
+      id: 7,
+      ok: false,
+      kind: "read",
+      code: "EISDIR",
+      message: "EISDIR: illegal operation on a directory, read",
+      position: PAGES_OFFSET + 1 * PAGE, // page 0 is clear; the first run is [1, 3)
+    });
+    expect(new Int32Array(j.control)[EXTRACT_NEXT_CHUNK]).toBe(3);
+  });
+
+  it("a write that fails names the block file offset (the block file is /dev/full: ENOSPC)", async () => {
+    const j = await job("writefails", copier);
+    expect(copyBlockPages({ ...j, output: "/dev/full" }, newCopyBuffer())).toEqual({
+      id: 7,
+      ok: false,
+      kind: "write",
+      code: "ENOSPC",
+      message: "ENOSPC: no space left on device, write",
+      position: 1 * PAGE,
+    });
   });
 });

@@ -1,10 +1,14 @@
 // The two ways bulk-pass pages reach the channels: channel threads reading the RAM image file
 // themselves, or the flow reading into a channel slot (a reader that is not a file). Both must give the
-// same file, report progress, and report a RAM image shorter than used_length the same way.
+// same file, report progress, and report a RAM image shorter than used_length the same way. Channels
+// reading the file take pages from a mapping of it with the native helper (native/mrc-io.c), or read
+// them into their slots with pread (MRC_NATIVE=0, or the helper not built): every file-reading case runs
+// both ways.
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { MappedRamError } from "../../src/impl/errors.js";
+import { nativeIo } from "../../src/impl/native-io.js";
 import { MemorySource } from "../../src/impl/source.js";
 import type { SaveBlock } from "../../src/impl/writer.js";
 import type { ZeroPageDetection } from "../../src/impl/zero-page.js";
@@ -22,6 +26,25 @@ function asFile(source: MemorySource, path: string, size: bigint) {
   return { readInto: (o: bigint, into: Uint8Array) => source.readInto(o, into), filePath: path, size };
 }
 
+type Reads = "mapped" | "pread";
+/** How channels read image files: mapped needs the helper (skipped without it, unless CI requires it). */
+const READS: Reads[] =
+  nativeIo() !== undefined || process.env.MRC_REQUIRE_NATIVE === "1" ? ["mapped", "pread"] : ["pread"];
+
+/** Runs `fn` with the channel threads it starts reading image files the `reads` way. */
+async function withReads<T>(reads: Reads, fn: () => Promise<T>): Promise<T> {
+  const before = process.env.MRC_NATIVE;
+  // worker threads take a copy of process.env when they start
+  if (reads === "pread") process.env.MRC_NATIVE = "0";
+  else delete process.env.MRC_NATIVE;
+  try {
+    return await fn();
+  } finally {
+    if (before === undefined) delete process.env.MRC_NATIVE;
+    else process.env.MRC_NATIVE = before;
+  }
+}
+
 /** `pages` pages: every third all-zero, the others filled with their index (so runs break often). */
 function patterned(pages: number): Uint8Array {
   const image = new Uint8Array(pages * PAGE);
@@ -29,7 +52,7 @@ function patterned(pages: number): Uint8Array {
   return image;
 }
 
-describe("channels reading the image file give the file the flow's reads give", () => {
+describe.each(READS)("channels reading the image file (%s) give the file the flow's reads give", (reads) => {
   const image = patterned(5000); // more than one 4096-page range
   const cases: Array<[number | null, ZeroPageDetection]> = [
     [null, "multifd"],
@@ -43,7 +66,7 @@ describe("channels reading the image file give the file the flow's reads give", 
       plan.multifdChannels = channels;
       plan.zeroPageDetection = zpd;
     };
-    const fromFile = await saveWithPlan(dir, [{ idstr: "r", image }], set);
+    const fromFile = await withReads(reads, () => saveWithPlan(dir, [{ idstr: "r", image }], set));
     const fromMemory = await saveWithPlan(dir, [{ idstr: "r", image }], (plan) => {
       set(plan);
       const b = plan.blocks[0];
@@ -61,41 +84,47 @@ describe("channels reading the image file give the file the flow's reads give", 
   });
 });
 
-describe("an image that starts inside its file (fileOffset, as reencode reads a page array)", () => {
-  it.each([
-    [null, "multifd"],
-    [2, "none"],
-  ] as Array<[number | null, ZeroPageDetection]>)(
-    "multifd channels %s, zero-page-detection %s: the same file as from the image alone",
-    async (channels, zpd) => {
-      const image = patterned(4500);
-      // 0x5000 bytes of 0xee before the pages and after them: a wrong base offset reads them as pages
-      const junk = new Uint8Array(0x5000).fill(0xee);
-      const holder = join(dir, `holder-${channels}-${zpd}.bin`);
-      await writeFile(holder, Buffer.concat([junk, image, junk]));
-      const set = (plan: Parameters<Parameters<typeof saveWithPlan>[2]>[0]) => {
-        plan.multifdChannels = channels;
-        plan.zeroPageDetection = zpd;
-      };
-      const plain = await saveWithPlan(dir, [{ idstr: "r", image }], (plan) => {
-        set(plan);
-        (plan.blocks[0] as SaveBlock).image = new MemorySource(image);
-      });
-      const inside = await saveWithPlan(dir, [{ idstr: "r", image }], (plan) => {
-        set(plan);
-        const memory = new MemorySource(image);
-        (plan.blocks[0] as SaveBlock).image = {
-          // the flow's own reads (none in the bulk pass when the channels read the file) give the image
-          readInto: (o: bigint, into: Uint8Array) => memory.readInto(o, into),
-          filePath: holder,
-          fileOffset: 0x5000n,
-          size: BigInt(0x5000 * 2 + image.length),
+describe.each(READS)(
+  "an image that starts inside its file (fileOffset, as reencode reads a page array; %s)",
+  (reads) => {
+    it.each([
+      [null, "multifd", 0x5000],
+      [2, "none", 0x5000],
+      [2, "multifd", 0x5123], // not on a host page: the mapping starts before the image
+    ] as Array<[number | null, ZeroPageDetection, number]>)(
+      "multifd channels %s, zero-page-detection %s, offset %i: the same file as from the image alone",
+      async (channels, zpd, offset) => {
+        const image = patterned(4500);
+        // `offset` bytes of 0xee before the pages and after them: a wrong base offset reads them as pages
+        const junk = new Uint8Array(offset).fill(0xee);
+        const holder = join(dir, `holder-${channels}-${zpd}-${offset}-${reads}.bin`);
+        await writeFile(holder, Buffer.concat([junk, image, junk]));
+        const set = (plan: Parameters<Parameters<typeof saveWithPlan>[2]>[0]) => {
+          plan.multifdChannels = channels;
+          plan.zeroPageDetection = zpd;
         };
-      });
-      expect(Buffer.compare(await readFile(inside), await readFile(plain))).toBe(0);
-    },
-  );
-});
+        const plain = await saveWithPlan(dir, [{ idstr: "r", image }], (plan) => {
+          set(plan);
+          (plan.blocks[0] as SaveBlock).image = new MemorySource(image);
+        });
+        const inside = await withReads(reads, () =>
+          saveWithPlan(dir, [{ idstr: "r", image }], (plan) => {
+            set(plan);
+            const memory = new MemorySource(image);
+            (plan.blocks[0] as SaveBlock).image = {
+              // the flow's own reads (none in the bulk pass when the channels read the file) give the image
+              readInto: (o: bigint, into: Uint8Array) => memory.readInto(o, into),
+              filePath: holder,
+              fileOffset: BigInt(offset),
+              size: BigInt(offset * 2 + image.length),
+            };
+          }),
+        );
+        expect(Buffer.compare(await readFile(inside), await readFile(plain))).toBe(0);
+      },
+    );
+  },
+);
 
 describe("progress of the bulk pass", () => {
   it("is reported per 16 MiB range when channels read the image file (40 MiB image)", async () => {
@@ -163,13 +192,20 @@ describe("a RAM image shorter than used_length", () => {
     expect([e.code, e.offset, e.message]).toEqual(["ERR_BAD_ARGUMENT", BigInt(shortAt), message]);
   });
 
-  it.each([null, 2])("a file that ends early while a channel reads it (multifd %s)", async (channels) => {
-    const path = join(dir, `ends-early-${channels}.img`);
-    await writeFile(path, image.subarray(0, shortAt));
-    // the size claims the whole block: only the channel's read finds the end
-    const e = await saveError((b) => {
-      b.image = asFile(new MemorySource(image), path, BigInt(pages * PAGE));
-    }, channels);
-    expect([e.code, e.offset, e.message]).toEqual(["ERR_BAD_ARGUMENT", BigInt(shortAt), message]);
-  });
+  const endsEarly = READS.flatMap((reads) => [null, 2].map((channels) => [channels, reads] as const));
+  it.each(endsEarly)(
+    "a file that ends early while a channel reads it (multifd %s, %s)",
+    async (channels, reads) => {
+      const path = join(dir, `ends-early-${channels}-${reads}.img`);
+      await writeFile(path, image.subarray(0, shortAt));
+      // the size claims the whole block: only the channel finds the end (mapped: the file's size is
+      // short of the window, so it reads with pread, which names the offset)
+      const e = await withReads(reads, () =>
+        saveError((b) => {
+          b.image = asFile(new MemorySource(image), path, BigInt(pages * PAGE));
+        }, channels),
+      );
+      expect([e.code, e.offset, e.message]).toEqual(["ERR_BAD_ARGUMENT", BigInt(shortAt), message]);
+    },
+  );
 });

@@ -1,0 +1,286 @@
+// The I/O primitives Node lacks, for the two hot loops:
+// - `mrc extract`'s page copy (src/impl/extract-copy.ts): copyRuns copies a list of byte ranges from one
+//   file to another in the kernel, as migration/ram.c's read_ramblock_mapped_ram does with one pread per
+//   run straight into guest RAM. Each range goes with sendfile(2) (page cache to page cache, one copy, no
+//   user buffer, one call per run instead of a pread and a pwrite from JS). A range sendfile cannot
+//   finish is redone with pread/pwrite so that a failure is named exactly: a read error at the source
+//   offset, a write error at the output offset, or the source ending early.
+// - `mrc save`'s reads of a RAM image (src/impl/channel-worker.ts): mapImage maps a window of the image
+//   read-only, as QEMU's guest RAM is mapped, so pages are checked for zeros (zeroPages) and written from
+//   the page cache without being copied into a buffer first. A window is unmapped (unmap) before the
+//   next is mapped. A page the image no longer has (the file shrank after it was checked) raises SIGBUS
+//   on access; zeroPages catches it and says so, and the caller rereads with pread, which names the
+//   short image.
+//
+// Optional: scripts/build-native.mjs builds it into dist/native/mrc-io.node when a C compiler and
+// Node's headers are there; src/impl/native-io.ts loads it, and without it the same copy runs in JS.
+#define _GNU_SOURCE
+#include <errno.h>
+#include <node_api.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/sendfile.h>
+#include <unistd.h>
+
+enum { STATUS_OK = 0, STATUS_READ = 1, STATUS_WRITE = 2, STATUS_SHORT = 3 };
+enum { BOUNCE_BYTES = 1 << 20 };
+
+/* Where a copy stopped: status, index of the run, errno, and the file offset (read: source, write:
+ * output) or, for a short source, the bytes of the run that were there. */
+struct failure {
+  double status, run, err, where;
+};
+
+/* Redoes [src_off, src_off + len) -> dst_off with pread/pwrite; fills *f unless all of it goes. */
+static int copy_bounced(int src, int dst, int64_t src_off, int64_t dst_off, int64_t len, int64_t done_before,
+                        struct failure *f) {
+  char *buf = malloc(BOUNCE_BYTES);
+  if (buf == NULL) {
+    f->status = STATUS_READ;
+    f->err = ENOMEM;
+    f->where = (double)src_off;
+    return -1;
+  }
+  int64_t done = 0;
+  int rc = 0;
+  while (done < len) {
+    size_t want = (size_t)(len - done < BOUNCE_BYTES ? len - done : BOUNCE_BYTES);
+    ssize_t got = pread(src, buf, want, src_off + done);
+    if (got < 0 && errno == EINTR) continue;
+    if (got < 0) {
+      f->status = STATUS_READ;
+      f->err = errno;
+      f->where = (double)(src_off + done);
+      rc = -1;
+      break;
+    }
+    if (got == 0) {
+      f->status = STATUS_SHORT;
+      f->err = 0;
+      f->where = (double)(done_before + done);
+      rc = -1;
+      break;
+    }
+    ssize_t put = 0;
+    while (put < got) {
+      ssize_t n = pwrite(dst, buf + put, (size_t)(got - put), dst_off + done + put);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) {
+        f->status = STATUS_WRITE;
+        f->err = n < 0 ? errno : EIO;
+        f->where = (double)(dst_off + done + put);
+        free(buf);
+        return -1;
+      }
+      put += n;
+    }
+    done += got;
+  }
+  free(buf);
+  return rc;
+}
+
+/* Copies one run; 0 when all of it went, else -1 with *f filled. */
+static int copy_run(int src, int dst, int64_t src_off, int64_t dst_off, int64_t len, struct failure *f) {
+  int64_t done = 0;
+  if (lseek(dst, dst_off, SEEK_SET) == (off_t)-1) return copy_bounced(src, dst, src_off, dst_off, len, 0, f);
+  while (done < len) {
+    off_t from = (off_t)(src_off + done);
+    ssize_t n = sendfile(dst, src, &from, (size_t)(len - done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break; /* an error or the source's end: named by the bounced copy below */
+    done += n;
+  }
+  if (done == len) return 0;
+  return copy_bounced(src, dst, src_off + done, dst_off + done, len - done, done, f);
+}
+
+static napi_value fail_args(napi_env env, const char *what) {
+  napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", what);
+  return NULL;
+}
+
+/* copyRuns(src, dst, runs: Float64Array, count, result: Float64Array(4)): number
+ * runs holds `count` triples [source offset, output offset, bytes]. Returns 0 when every run was
+ * copied; else the status above, with result = [status, run, errno, offset or bytes present]. */
+static napi_value copy_runs(napi_env env, napi_callback_info info) {
+  size_t argc = 5;
+  napi_value argv[5];
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 5)
+    return fail_args(env, "copyRuns(src, dst, runs, count, result) takes five arguments");
+  int32_t src, dst;
+  uint32_t count;
+  if (napi_get_value_int32(env, argv[0], &src) != napi_ok || napi_get_value_int32(env, argv[1], &dst) != napi_ok ||
+      napi_get_value_uint32(env, argv[3], &count) != napi_ok)
+    return fail_args(env, "copyRuns: src, dst and count must be numbers");
+  napi_typedarray_type type;
+  size_t runs_len, result_len;
+  void *runs_data, *result_data;
+  if (napi_get_typedarray_info(env, argv[2], &type, &runs_len, &runs_data, NULL, NULL) != napi_ok ||
+      type != napi_float64_array || runs_len < (size_t)count * 3)
+    return fail_args(env, "copyRuns: runs must be a Float64Array of 3 * count numbers");
+  if (napi_get_typedarray_info(env, argv[4], &type, &result_len, &result_data, NULL, NULL) != napi_ok ||
+      type != napi_float64_array || result_len < 4)
+    return fail_args(env, "copyRuns: result must be a Float64Array of 4 numbers");
+  const double *runs = runs_data;
+  struct failure f = {STATUS_OK, 0, 0, 0};
+  for (uint32_t i = 0; i < count; i++) {
+    if (copy_run(src, dst, (int64_t)runs[3 * i], (int64_t)runs[3 * i + 1], (int64_t)runs[3 * i + 2], &f) != 0) {
+      f.run = i;
+      break;
+    }
+  }
+  double *result = result_data;
+  result[0] = f.status;
+  result[1] = f.run;
+  result[2] = f.err;
+  result[3] = f.where;
+  napi_value ret;
+  napi_create_uint32(env, (uint32_t)f.status, &ret);
+  return ret;
+}
+
+/* mapImage(fd, offset, length): ArrayBuffer over [offset, offset + length) of the file, read-only and
+ * populated. offset must be a multiple of pageSize (the host's). Throws an error whose code is the
+ * errno, in decimal. */
+static napi_value map_image(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  int32_t fd;
+  double offset, length;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 3 ||
+      napi_get_value_int32(env, argv[0], &fd) != napi_ok || napi_get_value_double(env, argv[1], &offset) != napi_ok ||
+      napi_get_value_double(env, argv[2], &length) != napi_ok || offset < 0 || length <= 0)
+    return fail_args(env, "mapImage(fd, offset, length) takes a descriptor, an offset and a length > 0");
+  void *at = mmap(NULL, (size_t)length, PROT_READ, MAP_SHARED | MAP_POPULATE, fd, (off_t)offset);
+  if (at == MAP_FAILED) {
+    char code[16];
+    snprintf(code, sizeof code, "%d", errno); /* the JS side words it as Node would (native-io.ts) */
+    napi_throw_error(env, code, strerror(errno));
+    return NULL;
+  }
+  napi_value buffer;
+  if (napi_create_external_arraybuffer(env, at, (size_t)length, NULL, NULL, &buffer) != napi_ok) {
+    munmap(at, (size_t)length);
+    napi_throw_error(env, NULL, "mapImage: cannot make an ArrayBuffer of the mapping");
+    return NULL;
+  }
+  return buffer;
+}
+
+/* unmap(buffer): detaches an ArrayBuffer from mapImage (its length becomes 0) and unmaps it. */
+static napi_value unmap(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  void *at;
+  size_t length;
+  bool detached;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 1 ||
+      napi_get_arraybuffer_info(env, argv[0], &at, &length) != napi_ok)
+    return fail_args(env, "unmap(buffer) takes an ArrayBuffer from mapImage");
+  if (napi_is_detached_arraybuffer(env, argv[0], &detached) != napi_ok || detached || length == 0) return NULL;
+  if (napi_detach_arraybuffer(env, argv[0]) != napi_ok) return fail_args(env, "unmap: the buffer cannot be detached");
+  munmap(at, length);
+  return NULL;
+}
+
+/* SIGBUS while zeroPages reads a mapping: back to zeroPages on this thread, else as before. */
+static __thread sigjmp_buf *volatile sigbus_guard __attribute__((tls_model("initial-exec")));
+static struct sigaction sigbus_previous;
+static pthread_once_t sigbus_once = PTHREAD_ONCE_INIT;
+
+static void on_sigbus(int sig, siginfo_t *si, void *context) {
+  (void)si;
+  (void)context;
+  if (sigbus_guard != NULL) siglongjmp(*sigbus_guard, 1);
+  /* not a zeroPages read: the fault repeats under the disposition there was before */
+  sigaction(sig, &sigbus_previous, NULL);
+}
+
+static void install_sigbus(void) {
+  struct sigaction action;
+  memset(&action, 0, sizeof action);
+  action.sa_sigaction = on_sigbus;
+  action.sa_flags = SA_SIGINFO;
+  sigemptyset(&action.sa_mask);
+  sigaction(SIGBUS, &action, &sigbus_previous);
+}
+
+/* All zero bytes: a look at the first word (most data pages fail there), then glibc's memcmp (vectorized)
+ * against a zero page. */
+static const uint8_t zero_page[65536];
+
+static int page_is_zero(const uint8_t *page, size_t size) {
+  if (*(const uint64_t *)page != 0) return 0;
+  for (size_t at = 0; at < size; at += sizeof zero_page) {
+    size_t n = size - at < sizeof zero_page ? size - at : sizeof zero_page;
+    if (memcmp(page + at, zero_page, n) != 0) return 0;
+  }
+  return 1;
+}
+
+/* zeroPages(buffer, byteOffset, pages, pageSize, out: Uint8Array): number
+ * out[i] = 1 when page i (at byteOffset + i * pageSize) is all zero bytes, else 0. Returns the count of
+ * zero pages, or -1 when a page is no longer in the file (SIGBUS; out is then partly filled). */
+static napi_value zero_pages(napi_env env, napi_callback_info info) {
+  size_t argc = 5;
+  napi_value argv[5];
+  void *data, *out_data;
+  size_t length, out_length;
+  double offset;
+  uint32_t pages, page_size;
+  napi_typedarray_type type;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 5 ||
+      napi_get_arraybuffer_info(env, argv[0], &data, &length) != napi_ok ||
+      napi_get_value_double(env, argv[1], &offset) != napi_ok || napi_get_value_uint32(env, argv[2], &pages) != napi_ok ||
+      napi_get_value_uint32(env, argv[3], &page_size) != napi_ok ||
+      napi_get_typedarray_info(env, argv[4], &type, &out_length, &out_data, NULL, NULL) != napi_ok)
+    return fail_args(env, "zeroPages(buffer, byteOffset, pages, pageSize, out) takes an ArrayBuffer and a Uint8Array");
+  if (type != napi_uint8_array || out_length < pages || page_size == 0 || page_size % 64 != 0 || offset < 0 ||
+      (double)length < offset + (double)pages * page_size)
+    return fail_args(env, "zeroPages: the pages must lie in the buffer and out must have a byte per page");
+  pthread_once(&sigbus_once, install_sigbus);
+  const char *base = (const char *)data + (size_t)offset;
+  uint8_t *out = out_data;
+  volatile int32_t zeros = 0;
+  sigjmp_buf jump;
+  if (sigsetjmp(jump, 1) != 0) {
+    sigbus_guard = NULL;
+    napi_value ret;
+    napi_create_int32(env, -1, &ret);
+    return ret;
+  }
+  sigbus_guard = &jump;
+  for (uint32_t i = 0; i < pages; i++) {
+    out[i] = (uint8_t)page_is_zero((const uint8_t *)(base + (size_t)i * page_size), page_size);
+    zeros += out[i];
+  }
+  sigbus_guard = NULL;
+  napi_value ret;
+  napi_create_int32(env, zeros, &ret);
+  return ret;
+}
+
+NAPI_MODULE_INIT() {
+  static const struct {
+    const char *name;
+    napi_callback fn;
+  } functions[] = {{"copyRuns", copy_runs}, {"mapImage", map_image}, {"unmap", unmap}, {"zeroPages", zero_pages}};
+  napi_value page_size;
+  if (napi_create_int64(env, sysconf(_SC_PAGESIZE), &page_size) != napi_ok ||
+      napi_set_named_property(env, exports, "pageSize", page_size) != napi_ok)
+    return NULL;
+  for (size_t i = 0; i < sizeof functions / sizeof functions[0]; i++) {
+    napi_value fn;
+    if (napi_create_function(env, functions[i].name, NAPI_AUTO_LENGTH, functions[i].fn, NULL, &fn) != napi_ok ||
+        napi_set_named_property(env, exports, functions[i].name, fn) != napi_ok)
+      return NULL;
+  }
+  return exports;
+}

@@ -1,0 +1,187 @@
+// The native I/O helper (native/mrc-io.c through src/impl/native-io.ts) on its own: mapped image windows,
+// zero-page flags, a file that shrinks under a mapping (SIGBUS, caught), and copyRuns' result words.
+// The copies and saves built on it are checked against the JS paths in extract-copy.test.ts and
+// writer-channels.test.ts. Without the helper built these skip with one line, or fail under
+// MRC_REQUIRE_NATIVE=1 (CI).
+import { closeSync, openSync, readFileSync, truncateSync, writeFileSync } from "node:fs";
+import { rm } from "node:fs/promises";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import {
+  COPY_OK,
+  COPY_READ_FAILED,
+  COPY_SOURCE_SHORT,
+  COPY_WRITE_FAILED,
+  errnoText,
+  nativeIo,
+} from "../../src/impl/native-io.js";
+import { tempDir } from "../cli/fixtures.js";
+
+const PAGE = 4096;
+const io = nativeIo();
+const required = process.env.MRC_REQUIRE_NATIVE === "1";
+if (io === undefined && !required)
+  console.warn("native helper cases skipped: dist/native/mrc-io.node is not built");
+const dir = await tempDir("native-io");
+
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+function helper() {
+  if (io === undefined) throw new Error("MRC_REQUIRE_NATIVE=1 but dist/native/mrc-io.node is not built");
+  return io;
+}
+
+/** Four pages: 0 and 1 zero, 2 with one byte set in its middle, 3 with only its last byte set. */
+function fourPages(): Uint8Array {
+  const b = new Uint8Array(4 * PAGE);
+  b[2 * PAGE + 2048] = 1;
+  b[4 * PAGE - 1] = 0x80;
+  return b;
+}
+
+describe.skipIf(io === undefined && !required)("native I/O helper", () => {
+  it("reports the host page size", () => {
+    expect(helper().pageSize % PAGE).toBe(0);
+  });
+
+  it("zeroPages flags all-zero pages of a mapped window, from any page-multiple offset in it", () => {
+    const n = helper();
+    const path = join(dir, "four.img");
+    writeFileSync(path, fourPages());
+    const fd = openSync(path, "r");
+    try {
+      const window = n.mapImage(fd, 0, 4 * PAGE);
+      const flags = new Uint8Array(4).fill(9);
+      expect(n.zeroPages(window, 0, 4, PAGE, flags)).toBe(2);
+      expect(Array.from(flags)).toEqual([1, 1, 0, 0]);
+      flags.fill(9);
+      expect(n.zeroPages(window, PAGE, 2, PAGE, flags)).toBe(1);
+      expect(Array.from(flags)).toEqual([1, 0, 9, 9]);
+      // the mapping reads the file's bytes
+      expect(new Uint8Array(window)[2 * PAGE + 2048]).toBe(1);
+      n.unmap(window);
+      expect(window.byteLength).toBe(0);
+      n.unmap(window); // a detached buffer is left alone
+    } finally {
+      closeSync(fd);
+    }
+  });
+
+  it("a file that shrinks under its mapping: zeroPages returns -1 instead of dying of SIGBUS", () => {
+    const n = helper();
+    const path = join(dir, "shrinks.img");
+    writeFileSync(path, new Uint8Array(4 * PAGE));
+    const fd = openSync(path, "r");
+    try {
+      const window = n.mapImage(fd, 0, 4 * PAGE);
+      truncateSync(path, 2 * PAGE + 10); // pages 3 and 4 are gone; page 2 is partly there
+      const flags = new Uint8Array(4);
+      expect(n.zeroPages(window, 0, 4, PAGE, flags)).toBe(-1);
+      // the thread goes on, and the pages still in the file read as before
+      expect(n.zeroPages(window, 0, 3, PAGE, flags)).toBe(3);
+      n.unmap(window);
+    } finally {
+      closeSync(fd);
+    }
+  });
+
+  it("mapImage refuses an offset that is not a multiple of the page size (EINVAL, errno 22)", () => {
+    const n = helper();
+    const path = join(dir, "aligned.img");
+    writeFileSync(path, new Uint8Array(2 * PAGE));
+    const fd = openSync(path, "r");
+    try {
+      expect(() => n.mapImage(fd, 100, PAGE)).toThrow(expect.objectContaining({ code: "22" }));
+    } finally {
+      closeSync(fd);
+    }
+  });
+
+  it("zeroPages refuses pages outside the buffer", () => {
+    const n = helper();
+    expect(() => n.zeroPages(new ArrayBuffer(PAGE), 0, 2, PAGE, new Uint8Array(2))).toThrow(
+      "zeroPages: the pages must lie in the buffer and out must have a byte per page",
+    );
+  });
+
+  it("copyRuns copies each run to its place and says where a short source ended", () => {
+    const n = helper();
+    const src = join(dir, "runs.src");
+    const dst = join(dir, "runs.dst");
+    const bytes = new Uint8Array(10 * PAGE);
+    for (let i = 0; i < bytes.length; i++) bytes[i] = (i * 7 + (i >>> 12)) & 0xff;
+    writeFileSync(src, bytes);
+    writeFileSync(dst, new Uint8Array(0));
+    const s = openSync(src, "r");
+    const d = openSync(dst, "r+");
+    try {
+      // [source offset, output offset, bytes]
+      const runs = new Float64Array([
+        PAGE,
+        0,
+        2 * PAGE,
+        5 * PAGE,
+        8 * PAGE,
+        PAGE,
+        9 * PAGE,
+        3 * PAGE,
+        3 * PAGE,
+      ]);
+      const result = new Float64Array(4);
+      expect(n.copyRuns(s, d, runs, 2, result)).toBe(COPY_OK);
+      expect(Array.from(result)).toEqual([COPY_OK, 0, 0, 0]);
+      const out = readFileSync(dst);
+      expect(out.length).toBe(9 * PAGE);
+      expect(Buffer.compare(out.subarray(0, 2 * PAGE), bytes.subarray(PAGE, 3 * PAGE))).toBe(0);
+      expect(Buffer.compare(out.subarray(8 * PAGE), bytes.subarray(5 * PAGE, 6 * PAGE))).toBe(0);
+      // the third run reads from 9 pages in: one page of its three is there
+      expect(n.copyRuns(s, d, runs, 3, result)).toBe(COPY_SOURCE_SHORT);
+      expect(Array.from(result)).toEqual([COPY_SOURCE_SHORT, 2, 0, PAGE]);
+      expect(Buffer.compare(readFileSync(dst).subarray(3 * PAGE, 4 * PAGE), bytes.subarray(9 * PAGE))).toBe(
+        0,
+      );
+    } finally {
+      closeSync(s);
+      closeSync(d);
+    }
+  });
+
+  it("copyRuns names a read failure at the source offset and a write failure at the output offset", () => {
+    const n = helper();
+    const src = join(dir, "rw.src");
+    writeFileSync(src, new Uint8Array(4 * PAGE).fill(5));
+    const result = new Float64Array(4);
+    const folder = openSync(dir, "r");
+    const full = openSync("/dev/full", "w");
+    const s = openSync(src, "r");
+    try {
+      expect(n.copyRuns(folder, full, new Float64Array([3 * PAGE, 0, PAGE]), 1, result)).toBe(
+        COPY_READ_FAILED,
+      );
+      expect(Array.from(result)).toEqual([COPY_READ_FAILED, 0, 21, 3 * PAGE]); // EISDIR
+      expect(n.copyRuns(s, full, new Float64Array([0, 0, PAGE, 0, 7 * PAGE, PAGE]), 2, result)).toBe(
+        COPY_WRITE_FAILED,
+      );
+      expect(Array.from(result)).toEqual([COPY_WRITE_FAILED, 0, 28, 0]); // ENOSPC
+    } finally {
+      closeSync(folder);
+      closeSync(full);
+      closeSync(s);
+    }
+  });
+});
+
+describe("errnoText", () => {
+  it("words an errno as Node's fs errors do", () => {
+    expect(errnoText(28, "write")).toEqual({
+      code: "ENOSPC",
+      message: "ENOSPC: no space left on device, write",
+    });
+    expect(errnoText(21, "read")).toEqual({
+      code: "EISDIR",
+      message: "EISDIR: illegal operation on a directory, read",
+    });
+  });
+});
