@@ -17,13 +17,13 @@ import { createCipheriv } from "node:crypto";
 import { existsSync } from "node:fs";
 import { mkdir, open, readFile, rm, rmdir, stat, statfs, truncate, writeFile } from "node:fs/promises";
 import { cpus, loadavg, totalmem } from "node:os";
-import { join, resolve } from "node:path";
+import { join, relative, resolve } from "node:path";
 import { performance } from "node:perf_hooks";
 import { fileURLToPath } from "node:url";
 import { parseArgs, promisify } from "node:util";
 
 const root = resolve(fileURLToPath(import.meta.url), "../..");
-let MRC_MAIN = join(root, "dist/cli/main.js");
+let MRC_MAIN = join(root, "dist/bin/mrc.js");
 const PAGE = 4096;
 const GiB = 1024 ** 3;
 const MiB = 1024 ** 2;
@@ -818,7 +818,10 @@ async function main() {
     process.stderr.write(`bench: ${e.message}\n${USAGE}`);
     process.exit(2);
   }
-  MRC_MAIN = join(opts.dist, "cli/main.js");
+  // the bundled bin (scripts/bundle.mjs); a build from before it has only cli/main.js
+  MRC_MAIN = existsSync(join(opts.dist, "bin/mrc.js"))
+    ? join(opts.dist, "bin/mrc.js")
+    : join(opts.dist, "cli/main.js");
   if (!existsSync(MRC_MAIN)) {
     process.stderr.write(`bench: ${MRC_MAIN} is missing; run \`npm run build\` first\n`);
     process.exit(2);
@@ -857,7 +860,7 @@ async function main() {
   const extraCaCerts = process.env.NODE_EXTRA_CA_CERTS;
   const startupWithCaMs = extraCaCerts === undefined ? undefined : await startupOf(process.env);
   log(
-    `mrc start-up (node dist/cli/main.js extract --help): ${fmt(startupMs / 1000, 3)} s, median of 5${
+    `mrc start-up (node ${relative(root, MRC_MAIN)} extract --help): ${fmt(startupMs / 1000, 3)} s, median of 5${
       extraCaCerts === undefined
         ? ""
         : `; ${fmt(startupWithCaMs / 1000, 3)} s with NODE_EXTRA_CA_CERTS=${extraCaCerts}, which mrc's timed runs go without`
@@ -915,8 +918,7 @@ async function main() {
     },
     method: {
       throughput: "GiB of guest RAM (save, load) or of file (verify) divided by the median wall time",
-      mrcTime:
-        "wall clock of the whole `node dist/cli/main.js` process (spawn to exit), run without NODE_EXTRA_CA_CERTS",
+      mrcTime: `wall clock of the whole \`node ${relative(root, MRC_MAIN)}\` process (spawn to exit), run without NODE_EXTRA_CA_CERTS`,
       ratioWithoutStartup:
         "QEMU's median time / (mrc's median time - mrcStartupMs): mrc/QEMU once both are running",
       qemuTime:

@@ -96,9 +96,10 @@ export async function main(argv: readonly string[]): Promise<number> {
   }
 }
 
-// Run when executed as a script (not when imported by tests).
-const invoked = process.argv[1] ?? "";
-if (invoked.endsWith("/main.js") || invoked.endsWith("/mrc") || invoked.endsWith("\\main.js")) {
+// Run when executed as a script (not when imported by tests): dist/cli/main.js, the bundled bin
+// dist/bin/mrc.js (scripts/bundle.mjs), or the `mrc` link npm makes to it.
+const invoked = (process.argv[1] ?? "").replaceAll("\\", "/");
+if (invoked.endsWith("/main.js") || invoked.endsWith("/mrc.js") || invoked.endsWith("/mrc")) {
   // `mrc inspect x | head`: when the reader of our output goes away, stop quietly, as other CLIs do.
   for (const stream of [process.stdout, process.stderr]) {
     stream.on("error", (e: NodeJS.ErrnoException) => {

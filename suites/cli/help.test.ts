@@ -150,7 +150,7 @@ describe("global options and colour", () => {
   });
 });
 
-describe("the built CLI in its own process (dist/cli/main.js, built by npm test)", () => {
+describe("the built CLI in its own process (dist/bin/mrc.js, built by npm test)", () => {
   it("help, a usage error and diff's exit codes", async () => {
     // --offset has no default value: absent means "after a libvirt header, else 0"
     const help = await mrc(["layout", "--help"]);

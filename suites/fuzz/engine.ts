@@ -121,6 +121,7 @@ export async function staleDist(): Promise<string | undefined> {
     ["src/impl/inspect.ts", "dist/impl/inspect.js"],
     ["src/oracle/check.ts", "dist/oracle/check.js"],
     ["src/cli/main.ts", "dist/cli/main.js"],
+    ["src/cli/main.ts", "dist/bin/mrc.js"],
   ];
   for (const [src, out] of pairs) {
     const a = await stat(join(REPO_ROOT, src as string)).catch(() => undefined);

@@ -1,8 +1,9 @@
-// Runs the built `mrc` CLI (dist/cli/main.js, built by `npm test` before vitest) as a user would.
+// Runs the built `mrc` CLI as a user would: the package's bin, dist/bin/mrc.js (the bundle of dist/cli/main.js,
+// scripts/bundle.mjs), built by `npm test` before vitest.
 import { fileURLToPath } from "node:url";
 import { execa } from "execa";
 
-export const MRC_MAIN = fileURLToPath(new URL("../../dist/cli/main.js", import.meta.url));
+export const MRC_MAIN = fileURLToPath(new URL("../../dist/bin/mrc.js", import.meta.url));
 
 export interface MrcRun {
   exitCode: number;

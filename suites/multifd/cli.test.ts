@@ -1,4 +1,4 @@
-// `mrc send` and `mrc receive` as a user runs them (the built CLI, dist/cli/main.js, built by `npm test`):
+// `mrc send` and `mrc receive` as a user runs them (the built CLI, dist/bin/mrc.js, built by `npm test`):
 // the first output line of receive is the address really listened on; outputs, exit codes and one-line
 // errors. Unix sockets and loopback TCP only; every child runs under a hard timeout and is reaped.
 import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";

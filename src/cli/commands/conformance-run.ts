@@ -2,9 +2,10 @@
 // the command runs, so other commands do not pay for QEMU's and the runner's imports): run the golden corpus against the reference implementation, the oracle and a QEMU
 // (plus the capability cases of src/conformance/caps on that QEMU),
 // judge every result, match it against the expectation files and report (human, JSON, JUnit).
+import { readFileSync } from "node:fs";
 import { writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { resolve } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { capsSuite, DEFAULT_CONFORMANCE_SEQUENCES } from "../../conformance/caps/index.js";
 import {
@@ -22,8 +23,23 @@ import { UsageError } from "../common.js";
 import type { Progress } from "../progress.js";
 import { parseSeed, parseSequences } from "./conformance.js";
 
-/** The package root (golden/ and expectations/ live there), from src/cli/commands or dist/cli/commands. */
-const PACKAGE_ROOT = fileURLToPath(new URL("../../../", import.meta.url));
+/**
+ * The package root (golden/ and expectations/ live there): the nearest directory above this module with
+ * the package's package.json — from src/cli/commands, dist/cli/commands or the bundle's dist/bin.
+ */
+const PACKAGE_ROOT = packageRoot(dirname(fileURLToPath(import.meta.url)));
+
+function packageRoot(from: string): string {
+  for (let dir = from; ; dir = dirname(dir)) {
+    try {
+      const pkg = JSON.parse(readFileSync(join(dir, "package.json"), "utf8")) as { name?: unknown };
+      if (pkg.name === "mapped-ram-conformance") return dir;
+    } catch {
+      // no package.json here (or not ours): look further up
+    }
+    if (dirname(dir) === dir) return resolve(from, "../../..");
+  }
+}
 
 export interface ConformanceFlags {
   qemu?: string | false;
