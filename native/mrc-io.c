@@ -37,68 +37,75 @@ struct failure {
   double status, run, err, where;
 };
 
-/* Redoes [src_off, src_off + len) -> dst_off with pread/pwrite; fills *f unless all of it goes. */
-static int copy_bounced(int src, int dst, int64_t src_off, int64_t dst_off, int64_t len, int64_t done_before,
+/* A copy call's state: the bounce buffer (allocated when first needed, freed at the end of the call) and
+ * whether sendfile works between this pair of files (off after it fails with EINVAL or ENOSYS, as for
+ * an output whose filesystem cannot take it: every later run then goes with pread/pwrite). */
+struct copier {
+  int src, dst;
+  char *bounce;
+  int use_sendfile;
+};
+
+/* Copies [src_off, src_off + len) -> dst_off with pread/pwrite; fills *f unless all of it goes.
+ * done_before: bytes of the run already copied (a short source is reported as done_before + what was
+ * read here). */
+static int copy_bounced(struct copier *c, int64_t src_off, int64_t dst_off, int64_t len, int64_t done_before,
                         struct failure *f) {
-  char *buf = malloc(BOUNCE_BYTES);
-  if (buf == NULL) {
+  if (c->bounce == NULL && (c->bounce = malloc(BOUNCE_BYTES)) == NULL) {
     f->status = STATUS_READ;
     f->err = ENOMEM;
     f->where = (double)src_off;
     return -1;
   }
   int64_t done = 0;
-  int rc = 0;
   while (done < len) {
     size_t want = (size_t)(len - done < BOUNCE_BYTES ? len - done : BOUNCE_BYTES);
-    ssize_t got = pread(src, buf, want, src_off + done);
+    ssize_t got = pread(c->src, c->bounce, want, src_off + done);
     if (got < 0 && errno == EINTR) continue;
     if (got < 0) {
       f->status = STATUS_READ;
       f->err = errno;
       f->where = (double)(src_off + done);
-      rc = -1;
-      break;
+      return -1;
     }
     if (got == 0) {
       f->status = STATUS_SHORT;
       f->err = 0;
       f->where = (double)(done_before + done);
-      rc = -1;
-      break;
+      return -1;
     }
     ssize_t put = 0;
     while (put < got) {
-      ssize_t n = pwrite(dst, buf + put, (size_t)(got - put), dst_off + done + put);
+      ssize_t n = pwrite(c->dst, c->bounce + put, (size_t)(got - put), dst_off + done + put);
       if (n < 0 && errno == EINTR) continue;
       if (n <= 0) {
         f->status = STATUS_WRITE;
         f->err = n < 0 ? errno : EIO;
         f->where = (double)(dst_off + done + put);
-        free(buf);
         return -1;
       }
       put += n;
     }
     done += got;
   }
-  free(buf);
-  return rc;
+  return 0;
 }
 
 /* Copies one run; 0 when all of it went, else -1 with *f filled. */
-static int copy_run(int src, int dst, int64_t src_off, int64_t dst_off, int64_t len, struct failure *f) {
+static int copy_run(struct copier *c, int64_t src_off, int64_t dst_off, int64_t len, struct failure *f) {
   int64_t done = 0;
-  if (lseek(dst, dst_off, SEEK_SET) == (off_t)-1) return copy_bounced(src, dst, src_off, dst_off, len, 0, f);
-  while (done < len) {
-    off_t from = (off_t)(src_off + done);
-    ssize_t n = sendfile(dst, src, &from, (size_t)(len - done));
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break; /* an error or the source's end: named by the bounced copy below */
-    done += n;
+  if (c->use_sendfile && lseek(c->dst, dst_off, SEEK_SET) != (off_t)-1) {
+    while (done < len) {
+      off_t from = (off_t)(src_off + done);
+      ssize_t n = sendfile(c->dst, c->src, &from, (size_t)(len - done));
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0 && done == 0 && (errno == EINVAL || errno == ENOSYS)) c->use_sendfile = 0;
+      if (n <= 0) break; /* an error or the source's end: named by the bounced copy below */
+      done += n;
+    }
   }
   if (done == len) return 0;
-  return copy_bounced(src, dst, src_off + done, dst_off + done, len - done, done, f);
+  return copy_bounced(c, src_off + done, dst_off + done, len - done, done, f);
 }
 
 static napi_value fail_args(napi_env env, const char *what) {
@@ -130,12 +137,14 @@ static napi_value copy_runs(napi_env env, napi_callback_info info) {
     return fail_args(env, "copyRuns: result must be a Float64Array of 4 numbers");
   const double *runs = runs_data;
   struct failure f = {STATUS_OK, 0, 0, 0};
+  struct copier c = {src, dst, NULL, 1};
   for (uint32_t i = 0; i < count; i++) {
-    if (copy_run(src, dst, (int64_t)runs[3 * i], (int64_t)runs[3 * i + 1], (int64_t)runs[3 * i + 2], &f) != 0) {
+    if (copy_run(&c, (int64_t)runs[3 * i], (int64_t)runs[3 * i + 1], (int64_t)runs[3 * i + 2], &f) != 0) {
       f.run = i;
       break;
     }
   }
+  free(c.bounce);
   double *result = result_data;
   result[0] = f.status;
   result[1] = f.run;
