@@ -1,8 +1,8 @@
 // The copy of one block's set-bit pages (migration/ram.c: read_ramblock_mapped_ram, as each multifd
 // channel runs it in multifd_file_recv_data): take chunks of the block's pages from a shared counter and
-// copy every run of set bits in a chunk to the page's place in the block file: all of a chunk's runs in
-// one call into the native helper (native-io.ts: sendfile per run), or without it one positional read
-// and one positional write per run. Clear-bit pages are never read. Synchronous: the loader threads run it
+// copy every run of set bits in a chunk to the page's place in the block file, with one positional read
+// and one positional write per run: all of a chunk's runs in one call into the native helper
+// (native-io.ts), or without it two calls from JS per run. Clear-bit pages are never read. Synchronous: the loader threads run it
 // (extract-worker.ts), and so does the calling thread for a file too small to be worth starting them.
 import { closeSync, constants, openSync, readSync, writeSync } from "node:fs";
 import { MAPPED_RAM_LOAD_BUF_SIZE, TARGET_PAGE_SIZE } from "./constants.js";
@@ -109,6 +109,7 @@ function copyRunsNatively(
   job: ExtractJob,
   src: number,
   out: number,
+  buf: Uint8Array,
   io: NativeIo,
   n: number,
 ): ExtractReply | null {
@@ -121,7 +122,7 @@ function copyRunsNatively(
     nativeRuns[3 * r + 2] = (q - p) * TARGET_PAGE_SIZE;
     pages += q - p;
   }
-  const status = io.copyRuns(src, out, nativeRuns, n, nativeResult);
+  const status = io.copyRuns(src, out, nativeRuns, n, nativeResult, buf);
   if (status === COPY_OK) {
     Atomics.add(new Int32Array(job.control), EXTRACT_PAGES_DONE, pages);
     return null;
@@ -161,7 +162,7 @@ function copyChunks(
     const first = Atomics.add(ctl, EXTRACT_NEXT_CHUNK, 1) * EXTRACT_CHUNK_PAGES;
     if (first >= job.numPages) return { id: job.id, ok: true };
     const n = chunkRuns(bits, first, Math.min(first + EXTRACT_CHUNK_PAGES, job.numPages), runs);
-    const failed = io ? copyRunsNatively(job, src, out, io, n) : copyRunsInJs(job, src, out, buf, n);
+    const failed = io ? copyRunsNatively(job, src, out, buf, io, n) : copyRunsInJs(job, src, out, buf, n);
     if (failed) return failed;
   }
 }
@@ -176,7 +177,7 @@ function chunkCount(job: ExtractJob): number {
  * MAPPED_RAM_LOAD_BUF_SIZE buffer. Failures come back as replies, never as exceptions, and leave no
  * chunk for the job's other channels (they stop after their current one). `pause` is asked before each
  * chunk is taken: when it says so, the reply is `paused` and a later call goes on. Each chunk's runs go
- * through the native helper when it is there (`io`), else with a pread and a pwrite each through `buf`.
+ * through `buf`, in one call into the native helper when it is there (`io`), else from JS.
  */
 export function copyBlockPages(
   job: ExtractJob,

@@ -1,5 +1,5 @@
 // The optional native I/O helper (native/mrc-io.c, built by scripts/build-native.mjs): copies runs of
-// bytes between two files in the kernel (extract), and maps windows of a RAM image read-only to check
+// bytes between two files, many runs a call (extract), and maps windows of a RAM image read-only to check
 // and write its pages without copying them into a buffer (save). Loaded once per thread; absent (not
 // built, or MRC_NATIVE=0), callers do the same in JS with pread and pwrite.
 import { existsSync } from "node:fs";
@@ -15,12 +15,20 @@ export const COPY_SOURCE_SHORT = 3;
 
 export interface NativeIo {
   /**
-   * Copies `count` runs, each the triple [source offset, output offset, bytes] in `runs`, in order.
+   * Copies `count` runs, each the triple [source offset, output offset, bytes] in `runs`, in order, with
+   * a pread and a pwrite through `buffer` (a run longer than it goes in pieces).
    * Returns COPY_OK, or how it stopped with `result` = [status, index of the run, errno, offset]: for
    * COPY_READ_FAILED the source offset, for COPY_WRITE_FAILED the output offset, for COPY_SOURCE_SHORT
    * the bytes of the run the source still had.
    */
-  copyRuns(src: number, dst: number, runs: Float64Array, count: number, result: Float64Array): number;
+  copyRuns(
+    src: number,
+    dst: number,
+    runs: Float64Array,
+    count: number,
+    result: Float64Array,
+    buffer: Uint8Array,
+  ): number;
   /** The host's page size: mapImage offsets are multiples of it. */
   readonly pageSize: number;
   /**

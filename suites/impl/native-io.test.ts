@@ -106,7 +106,7 @@ describe.skipIf(io === undefined && !required)("native I/O helper", () => {
     );
   });
 
-  it("copyRuns copies each run to its place and says where a short source ended", () => {
+  it("copyRuns copies each run to its place, through a buffer smaller than a run, and says where a short source ended", () => {
     const n = helper();
     const src = join(dir, "runs.src");
     const dst = join(dir, "runs.dst");
@@ -130,14 +130,16 @@ describe.skipIf(io === undefined && !required)("native I/O helper", () => {
         3 * PAGE,
       ]);
       const result = new Float64Array(4);
-      expect(n.copyRuns(s, d, runs, 2, result)).toBe(COPY_OK);
+      // smaller than the runs: a run goes in pieces
+      const buffer = new Uint8Array(PAGE + 512);
+      expect(n.copyRuns(s, d, runs, 2, result, buffer)).toBe(COPY_OK);
       expect(Array.from(result)).toEqual([COPY_OK, 0, 0, 0]);
       const out = readFileSync(dst);
       expect(out.length).toBe(9 * PAGE);
       expect(Buffer.compare(out.subarray(0, 2 * PAGE), bytes.subarray(PAGE, 3 * PAGE))).toBe(0);
       expect(Buffer.compare(out.subarray(8 * PAGE), bytes.subarray(5 * PAGE, 6 * PAGE))).toBe(0);
       // the third run reads from 9 pages in: one page of its three is there
-      expect(n.copyRuns(s, d, runs, 3, result)).toBe(COPY_SOURCE_SHORT);
+      expect(n.copyRuns(s, d, runs, 3, result, buffer)).toBe(COPY_SOURCE_SHORT);
       expect(Array.from(result)).toEqual([COPY_SOURCE_SHORT, 2, 0, PAGE]);
       expect(Buffer.compare(readFileSync(dst).subarray(3 * PAGE, 4 * PAGE), bytes.subarray(9 * PAGE))).toBe(
         0,
@@ -146,6 +148,12 @@ describe.skipIf(io === undefined && !required)("native I/O helper", () => {
       closeSync(s);
       closeSync(d);
     }
+  });
+
+  it("copyRuns refuses an empty buffer", () => {
+    expect(() =>
+      helper().copyRuns(0, 1, new Float64Array(3), 1, new Float64Array(4), new Uint8Array(0)),
+    ).toThrow("copyRuns: buffer must be a non-empty Uint8Array");
   });
 
   it("copyRuns names a read failure at the source offset and a write failure at the output offset", () => {
@@ -157,13 +165,20 @@ describe.skipIf(io === undefined && !required)("native I/O helper", () => {
     const full = openSync("/dev/full", "w");
     const s = openSync(src, "r");
     try {
-      expect(n.copyRuns(folder, full, new Float64Array([3 * PAGE, 0, PAGE]), 1, result)).toBe(
-        COPY_READ_FAILED,
-      );
+      expect(
+        n.copyRuns(folder, full, new Float64Array([3 * PAGE, 0, PAGE]), 1, result, new Uint8Array(PAGE)),
+      ).toBe(COPY_READ_FAILED);
       expect(Array.from(result)).toEqual([COPY_READ_FAILED, 0, 21, 3 * PAGE]); // EISDIR
-      expect(n.copyRuns(s, full, new Float64Array([0, 0, PAGE, 0, 7 * PAGE, PAGE]), 2, result)).toBe(
-        COPY_WRITE_FAILED,
-      );
+      expect(
+        n.copyRuns(
+          s,
+          full,
+          new Float64Array([0, 0, PAGE, 0, 7 * PAGE, PAGE]),
+          2,
+          result,
+          new Uint8Array(PAGE),
+        ),
+      ).toBe(COPY_WRITE_FAILED);
       expect(Array.from(result)).toEqual([COPY_WRITE_FAILED, 0, 28, 0]); // ENOSPC
     } finally {
       closeSync(folder);
