@@ -33,6 +33,18 @@ function helper() {
   return io;
 }
 
+/** Writes `bytes` to `name` in the scratch directory and runs `fn` on a read-only descriptor of it. */
+function withFile(name: string, bytes: Uint8Array, fn: (fd: number, path: string) => void): void {
+  const path = join(dir, name);
+  writeFileSync(path, bytes);
+  const fd = openSync(path, "r");
+  try {
+    fn(fd, path);
+  } finally {
+    closeSync(fd);
+  }
+}
+
 /** Four pages: 0 and 1 zero, 2 with one byte set in its middle, 3 with only its last byte set. */
 function fourPages(): Uint8Array {
   const b = new Uint8Array(4 * PAGE);
@@ -48,10 +60,7 @@ describe.skipIf(io === undefined && !required)("native I/O helper", () => {
 
   it("zeroPages flags all-zero pages of a mapped window, from any page-multiple offset in it", () => {
     const n = helper();
-    const path = join(dir, "four.img");
-    writeFileSync(path, fourPages());
-    const fd = openSync(path, "r");
-    try {
+    withFile("four.img", fourPages(), (fd) => {
       const window = n.mapImage(fd, 0, 4 * PAGE);
       const flags = new Uint8Array(4).fill(9);
       expect(n.zeroPages(window, 0, 4, PAGE, flags)).toBe(2);
@@ -64,17 +73,12 @@ describe.skipIf(io === undefined && !required)("native I/O helper", () => {
       n.unmap(window);
       expect(window.byteLength).toBe(0);
       n.unmap(window); // a detached buffer is left alone
-    } finally {
-      closeSync(fd);
-    }
+    });
   });
 
   it("a file that shrinks under its mapping: zeroPages returns -1 instead of dying of SIGBUS", () => {
     const n = helper();
-    const path = join(dir, "shrinks.img");
-    writeFileSync(path, new Uint8Array(4 * PAGE));
-    const fd = openSync(path, "r");
-    try {
+    withFile("shrinks.img", new Uint8Array(4 * PAGE), (fd, path) => {
       const window = n.mapImage(fd, 0, 4 * PAGE);
       truncateSync(path, 2 * PAGE + 10); // pages 3 and 4 are gone; page 2 is partly there
       const flags = new Uint8Array(4);
@@ -82,21 +86,14 @@ describe.skipIf(io === undefined && !required)("native I/O helper", () => {
       // the thread goes on, and the pages still in the file read as before
       expect(n.zeroPages(window, 0, 3, PAGE, flags)).toBe(3);
       n.unmap(window);
-    } finally {
-      closeSync(fd);
-    }
+    });
   });
 
   it("mapImage refuses an offset that is not a multiple of the page size (EINVAL, errno 22)", () => {
     const n = helper();
-    const path = join(dir, "aligned.img");
-    writeFileSync(path, new Uint8Array(2 * PAGE));
-    const fd = openSync(path, "r");
-    try {
+    withFile("aligned.img", new Uint8Array(2 * PAGE), (fd) => {
       expect(() => n.mapImage(fd, 100, PAGE)).toThrow(expect.objectContaining({ code: "22" }));
-    } finally {
-      closeSync(fd);
-    }
+    });
   });
 
   it("zeroPages refuses pages outside the buffer", () => {
