@@ -7,11 +7,11 @@
 //   a little faster on one thread, slower on the two extract runs: 110 against 92 ms for 52 000 runs of
 //   one page, 353 against 285 ms for 1 GiB of runs of 256 pages, in C on the 2-CPU VM.)
 // - `mrc save`'s reads of a RAM image (src/impl/channel-worker.ts): mapImage maps a window of the image
-//   read-only, as QEMU's guest RAM is mapped, so pages are checked for zeros (zeroPages) and written from
-//   the page cache without being copied into a buffer first. A window is unmapped (unmap) before the
+//   read-only, as QEMU's guest RAM is mapped, so pages are checked for zeros where they lie (zeroPages)
+//   and only the others are copied out (copyOut) to be written. A window is unmapped (unmap) before the
 //   next is mapped. A page the image no longer has (the file shrank after it was checked) raises SIGBUS
-//   on access; zeroPages catches it and says so, and the caller rereads with pread, which names the
-//   short image.
+//   on access; zeroPages and copyOut (the copy of the other pages into a slot), the only readers of a
+//   mapping, catch it and say so, and the caller rereads with pread, which names the short image.
 //
 // Optional: scripts/build-native.mjs builds it into dist/native/mrc-io.node when a C compiler and
 // Node's headers are there; src/impl/native-io.ts loads it, and without it the same copy runs in JS.
@@ -245,11 +245,45 @@ static napi_value zero_pages(napi_env env, napi_callback_info info) {
   return ret;
 }
 
+/* copyOut(buffer, byteOffset, length, dest: Uint8Array, destOffset): number
+ * Copies `length` bytes of a mapImage buffer into dest. Returns 0, or -1 when a page is past the end of
+ * the mapped file (it shrank: SIGBUS, caught; dest is then partly written). */
+static napi_value copy_out(napi_env env, napi_callback_info info) {
+  size_t argc = 5;
+  napi_value argv[5];
+  void *data, *dest_data;
+  size_t length, dest_length;
+  double offset, count, dest_offset;
+  napi_typedarray_type type;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 5 ||
+      napi_get_arraybuffer_info(env, argv[0], &data, &length) != napi_ok ||
+      napi_get_value_double(env, argv[1], &offset) != napi_ok || napi_get_value_double(env, argv[2], &count) != napi_ok ||
+      napi_get_typedarray_info(env, argv[3], &type, &dest_length, &dest_data, NULL, NULL) != napi_ok ||
+      napi_get_value_double(env, argv[4], &dest_offset) != napi_ok)
+    return fail_args(env, "copyOut(buffer, byteOffset, length, dest, destOffset) takes an ArrayBuffer and a Uint8Array");
+  if (type != napi_uint8_array || offset < 0 || count < 0 || dest_offset < 0 || (double)length < offset + count ||
+      (double)dest_length < dest_offset + count)
+    return fail_args(env, "copyOut: the bytes must lie in the buffer and in dest");
+  pthread_once(&sigbus_once, install_sigbus);
+  napi_value ret;
+  sigjmp_buf jump;
+  if (sigsetjmp(jump, 1) != 0) {
+    sigbus_guard = NULL;
+    napi_create_int32(env, -1, &ret);
+    return ret;
+  }
+  sigbus_guard = &jump;
+  memcpy((char *)dest_data + (size_t)dest_offset, (const char *)data + (size_t)offset, (size_t)count);
+  sigbus_guard = NULL;
+  napi_create_int32(env, 0, &ret);
+  return ret;
+}
+
 NAPI_MODULE_INIT() {
   static const struct {
     const char *name;
     napi_callback fn;
-  } functions[] = {{"copyRuns", copy_runs}, {"mapImage", map_image}, {"unmap", unmap}, {"zeroPages", zero_pages}};
+  } functions[] = {{"copyRuns", copy_runs}, {"mapImage", map_image}, {"unmap", unmap}, {"zeroPages", zero_pages}, {"copyOut", copy_out}};
   napi_value page_size;
   if (napi_create_int64(env, sysconf(_SC_PAGESIZE), &page_size) != napi_ok ||
       napi_set_named_property(env, exports, "pageSize", page_size) != napi_ok)

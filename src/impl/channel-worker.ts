@@ -182,7 +182,8 @@ const zeroFlags = new Uint8Array(MAP_WINDOW_PAGES);
  * at data[first, …), a slot's worth at a time, to be written from there (the copy runs outside the
  * output's write lock; writing straight from the mapping would copy from memory inside it). Returns
  * false, having written nothing, when the image cannot be mapped or does not hold all n pages: the
- * caller then reads them, which names the error.
+ * caller then reads them, which names the error. A file that shrinks later (a copy out of the mapping
+ * meets SIGBUS, caught) has the slot's pages reread with pread, which names where it ends.
  */
 function writeMapped(
   io: NativeIo,
@@ -192,6 +193,7 @@ function writeMapped(
   detect: boolean,
   first: number,
   write: (k: number, page: number, isZero?: (i: number) => boolean) => void,
+  reread: (at: number, k: number, page: number) => void,
 ): boolean {
   const image = images.get(block);
   if (image === undefined) return false;
@@ -208,31 +210,32 @@ function writeMapped(
   }
   try {
     if (detect && io.zeroPages(mapping, lead, n, TARGET_PAGE_SIZE, zeroFlags) < 0) return false;
-    const view = new Uint8Array(mapping);
-    /** copies pages [a, b) of the window to their place in slot data */
+    /** copies pages [a, b) of the window to their place in slot data; false when the file shrank */
     const copy = (a: number, b: number, done: number) =>
-      data.set(
-        view.subarray(lead + a * TARGET_PAGE_SIZE, lead + b * TARGET_PAGE_SIZE),
+      io.copyOut(
+        mapping,
+        lead + a * TARGET_PAGE_SIZE,
+        (b - a) * TARGET_PAGE_SIZE,
+        data,
         first + (a - done) * TARGET_PAGE_SIZE,
-      );
+      ) === 0;
     for (let done = 0; done < n; done += SLOT_PAGES) {
       const k = Math.min(SLOT_PAGES, n - done);
-      if (!detect) {
-        copy(done, done + k, done);
-        write(k, page0 + done);
-        continue;
-      }
-      for (let i = done; i < done + k; ) {
+      let copied = true;
+      if (!detect) copied = copy(done, done + k, done);
+      for (let i = done; detect && copied && i < done + k; ) {
         if (zeroFlags[i] === 1) {
           i++;
           continue;
         }
         let j = i + 1;
         while (j < done + k && zeroFlags[j] === 0) j++;
-        copy(i, j, done);
+        copied = copy(i, j, done);
         i = j;
       }
-      write(k, page0 + done, (i) => zeroFlags[done + i] === 1);
+      // the file shrank since it was checked: pread names where it ends (or, grown back, reads the pages)
+      if (!copied) reread(first, k, page0 + done);
+      write(k, page0 + done, detect ? (i) => zeroFlags[done + i] === 1 : undefined);
     }
     return true;
   } finally {
@@ -258,16 +261,19 @@ function writeSlot(slot: number, progress: { position: number }): [number, numbe
   const tally: Tally = { written: 0, writes: 0 };
   if (ctl[b + SLOT_READ_IMAGE] === 1) {
     const firstPage = ctl[b + SLOT_FIRST_PAGE] as number;
+    /** reads the k pages from `page` into data[at, …) */
+    const reread = (at: number, k: number, page: number) =>
+      readImage(block, at, at + k * TARGET_PAGE_SIZE, page * TARGET_PAGE_SIZE, progress);
     /** writes the k pages from `page` held at data[first, …) */
     const write = (k: number, page: number, isZero?: (i: number) => boolean) =>
       writePages(data, first, k, (i) => page + i, isZero, base, bitmap, progress, tally);
     for (let done = 0; done < n; ) {
       const k = Math.min(MAP_WINDOW_PAGES, n - done);
-      if (io === undefined || !writeMapped(io, block, firstPage + done, k, detect, first, write)) {
+      if (io === undefined || !writeMapped(io, block, firstPage + done, k, detect, first, write, reread)) {
         for (let d = 0; d < k; d += SLOT_PAGES) {
           const j = Math.min(SLOT_PAGES, k - d);
           const page0 = firstPage + done + d;
-          readImage(block, first, first + j * TARGET_PAGE_SIZE, page0 * TARGET_PAGE_SIZE, progress);
+          reread(first, j, page0);
           write(j, page0, detect ? zeroInData(first) : undefined);
         }
       }

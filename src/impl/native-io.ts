@@ -50,6 +50,17 @@ export interface NativeIo {
     pageSize: number,
     out: Uint8Array,
   ): number;
+  /**
+   * Copies `length` bytes at byteOffset of a mapImage buffer to dest[destOffset, …). Returns 0, or -1
+   * when a page is past the end of the mapped file (it shrank: SIGBUS, caught).
+   */
+  copyOut(
+    buffer: ArrayBuffer,
+    byteOffset: number,
+    length: number,
+    dest: Uint8Array,
+    destOffset: number,
+  ): number;
 }
 
 /** dist/native/mrc-io.node, from dist/impl (built) or src/impl (tests run on the sources). */

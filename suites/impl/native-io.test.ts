@@ -58,7 +58,7 @@ describe.skipIf(io === undefined && !required)("native I/O helper", () => {
     expect(helper().pageSize % PAGE).toBe(0);
   });
 
-  it("zeroPages flags all-zero pages of a mapped window, from any page-multiple offset in it", () => {
+  it("zeroPages flags all-zero pages of a mapped window, from any page-multiple offset in it; copyOut copies", () => {
     const n = helper();
     withFile("four.img", fourPages(), (fd) => {
       const window = n.mapImage(fd, 0, 4 * PAGE);
@@ -68,15 +68,22 @@ describe.skipIf(io === undefined && !required)("native I/O helper", () => {
       flags.fill(9);
       expect(n.zeroPages(window, PAGE, 2, PAGE, flags)).toBe(1);
       expect(Array.from(flags)).toEqual([1, 0, 9, 9]);
-      // the mapping reads the file's bytes
+      // the mapping reads the file's bytes, and copyOut copies them where it is told
       expect(new Uint8Array(window)[2 * PAGE + 2048]).toBe(1);
+      const dest = new Uint8Array(3 * PAGE);
+      expect(n.copyOut(window, 2 * PAGE, 2 * PAGE, dest, PAGE)).toBe(0);
+      expect(Buffer.compare(dest.subarray(PAGE), fourPages().subarray(2 * PAGE))).toBe(0);
+      expect(dest.subarray(0, PAGE).every((b) => b === 0)).toBe(true);
+      expect(() => n.copyOut(window, 3 * PAGE, 2 * PAGE, dest, 0)).toThrow(
+        "copyOut: the bytes must lie in the buffer and in dest",
+      );
       n.unmap(window);
       expect(window.byteLength).toBe(0);
       n.unmap(window); // a detached buffer is left alone
     });
   });
 
-  it("a file that shrinks under its mapping: zeroPages returns -1 instead of dying of SIGBUS", () => {
+  it("a file that shrinks under its mapping: zeroPages and copyOut return -1 instead of dying of SIGBUS", () => {
     const n = helper();
     withFile("shrinks.img", new Uint8Array(4 * PAGE), (fd, path) => {
       const window = n.mapImage(fd, 0, 4 * PAGE);
@@ -85,6 +92,11 @@ describe.skipIf(io === undefined && !required)("native I/O helper", () => {
       expect(n.zeroPages(window, 0, 4, PAGE, flags)).toBe(-1);
       // the thread goes on, and the pages still in the file read as before
       expect(n.zeroPages(window, 0, 3, PAGE, flags)).toBe(3);
+      // copyOut likewise: what is still in the file copies, what is gone returns -1
+      const dest = new Uint8Array(2 * PAGE).fill(7);
+      expect(n.copyOut(window, PAGE, 2 * PAGE, dest, 0)).toBe(0);
+      expect(dest.every((b) => b === 0)).toBe(true);
+      expect(n.copyOut(window, 2 * PAGE, 2 * PAGE, dest, 0)).toBe(-1);
       n.unmap(window);
     });
   });
