@@ -1,5 +1,6 @@
-// One file channel on a worker thread: the pages of a batch read from the RAM image (when the flow
-// asks; in QEMU the channel reads guest memory directly), multifd_nocomp_send_prepare (zero-page detection, file bitmap
+// One file channel on a worker thread: the pages of a batch read from the RAM image when the flow asks
+// (in QEMU the channel reads guest memory directly; here through a read-only mapping of the image with
+// the native helper, else with pread), multifd_nocomp_send_prepare (zero-page detection, file bitmap
 // updates) and file_write_ramblock_iov (one positional write per run of contiguous pages). Batches
 // arrive in shared-memory slots (channel-protocol.ts), taken in order; the thread sleeps on the doorbell.
 import { closeSync, constants, fstatSync, openSync, readSync, writeSync } from "node:fs";

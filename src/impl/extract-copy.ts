@@ -2,8 +2,9 @@
 // channel runs it in multifd_file_recv_data): take chunks of the block's pages from a shared counter and
 // copy every run of set bits in a chunk to the page's place in the block file, with one positional read
 // and one positional write per run: all of a chunk's runs in one call into the native helper
-// (native-io.ts), or without it two calls from JS per run. Clear-bit pages are never read. Synchronous: the loader threads run it
-// (extract-worker.ts), and so does the calling thread for a file too small to be worth starting them.
+// (native-io.ts), or without it two calls from JS per run. Clear-bit pages are never read. Synchronous:
+// the loader threads run it (extract-worker.ts), and so does the calling thread (beside them, or alone
+// for a file too small to be worth starting them).
 import { closeSync, constants, openSync, readSync, writeSync } from "node:fs";
 import { MAPPED_RAM_LOAD_BUF_SIZE, TARGET_PAGE_SIZE } from "./constants.js";
 import {
