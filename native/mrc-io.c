@@ -139,7 +139,7 @@ static napi_value map_image(napi_env env, napi_callback_info info) {
   void *at = mmap(NULL, (size_t)length, PROT_READ, MAP_SHARED | MAP_POPULATE, fd, (off_t)offset);
   if (at == MAP_FAILED) {
     char code[16];
-    snprintf(code, sizeof code, "%d", errno); /* the JS side words it as Node would (native-io.ts) */
+    snprintf(code, sizeof code, "%d", errno); /* callers fall back to pread, which names the error */
     napi_throw_error(env, code, strerror(errno));
     return NULL;
   }
@@ -168,7 +168,7 @@ static napi_value unmap(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
-/* SIGBUS while zeroPages reads a mapping: back to zeroPages on this thread, else as before. */
+/* SIGBUS while zeroPages or copyOut reads a mapping: back to that call on this thread, else as before. */
 static __thread sigjmp_buf *volatile sigbus_guard __attribute__((tls_model("initial-exec")));
 static struct sigaction sigbus_previous;
 static pthread_once_t sigbus_once = PTHREAD_ONCE_INIT;
@@ -177,7 +177,7 @@ static void on_sigbus(int sig, siginfo_t *si, void *context) {
   (void)si;
   (void)context;
   if (sigbus_guard != NULL) siglongjmp(*sigbus_guard, 1);
-  /* not a zeroPages read: the fault repeats under the disposition there was before */
+  /* not one of their reads: the fault repeats under the disposition there was before */
   sigaction(sig, &sigbus_previous, NULL);
 }
 
