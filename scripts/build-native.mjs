@@ -9,7 +9,8 @@ import { fileURLToPath } from "node:url";
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const source = join(root, "native", "mrc-io.c");
-const outDir = join(root, "dist", "native");
+// MRC_NATIVE_OUT_DIR: elsewhere than dist/native (the build script's own test builds into a temp dir)
+const outDir = process.env.MRC_NATIVE_OUT_DIR || join(root, "dist", "native");
 const target = join(outDir, "mrc-io.node");
 const partial = `${target}.${process.pid}.partial`;
 const required = process.env.MRC_REQUIRE_NATIVE === "1";
@@ -20,13 +21,15 @@ function nodeHeaders() {
   return existsSync(join(dir, "node_api.h")) ? dir : undefined;
 }
 
-function skip(why) {
-  const line = `build-native: ${why}; mrc extract copies pages in JS instead (slower on files with many runs)`;
+/** Says why there is no helper (and what the compiler said, if anything); exits 0, or 1 when required. */
+function skip(why, details = "") {
+  const line = `build-native: ${why}; mrc does its page I/O in JS instead (slower)`;
+  const text = details === "" ? line : `${line}\n${details}`;
   if (required) {
-    console.error(`${line}\nbuild-native: MRC_REQUIRE_NATIVE=1, so this is an error`);
+    console.error(`${text}\nbuild-native: MRC_REQUIRE_NATIVE=1, so this is an error`);
     process.exit(1);
   }
-  console.warn(line);
+  console.warn(text);
   rmSync(target, { force: true });
   process.exit(0);
 }
@@ -58,6 +61,7 @@ try {
   renameSync(partial, target);
 } catch (e) {
   rmSync(partial, { force: true });
-  const err = /** @type {{ code?: string, stderr?: Buffer }} */ (e);
-  skip(err.code === "ENOENT" ? `no C compiler (${cc})` : `${cc} failed: ${String(err.stderr ?? e).trim()}`);
+  const err = /** @type {{ code?: string, status?: number, stderr?: Buffer }} */ (e);
+  if (err.code === "ENOENT") skip(`no C compiler (${cc})`);
+  skip(`${cc} failed (exit ${err.status ?? "?"})`, String(err.stderr ?? "").trim());
 }
