@@ -6,6 +6,7 @@
 // the loader threads run it (extract-worker.ts), and so does the calling thread (beside them, or alone
 // for a file too small to be worth starting them).
 import { closeSync, constants, openSync, readSync, writeSync } from "node:fs";
+import { PageBitmap } from "./bitmap.js";
 import { MAPPED_RAM_LOAD_BUF_SIZE, TARGET_PAGE_SIZE } from "./constants.js";
 import {
   EXTRACT_CHUNK_PAGES,
@@ -32,30 +33,6 @@ function ioFailure(
 ): ExtractReply {
   const err = e as NodeJS.ErrnoException;
   return { id: job.id, ok: false, kind, code: err.code ?? "EIO", message: err.message, position };
-}
-
-/** The runs of set bits in pages [first, end): [first page, end page) pairs into `runs`; returns how many. */
-function chunkRuns(bits: Uint8Array, first: number, end: number, runs: Int32Array): number {
-  const isSet = (p: number) => (((bits[p >>> 3] as number) >>> (p & 7)) & 1) === 1;
-  let n = 0;
-  let p = first;
-  while (p < end) {
-    if ((p & 7) === 0 && p + 8 <= end && bits[p >>> 3] === 0) {
-      p += 8;
-      continue;
-    }
-    if (!isSet(p)) {
-      p++;
-      continue;
-    }
-    let q = p + 1;
-    while (q < end && isSet(q)) q++;
-    runs[2 * n] = p;
-    runs[2 * n + 1] = q;
-    n++;
-    p = q;
-  }
-  return n;
 }
 
 /** Runs of one chunk at most: every other page set. */
@@ -156,13 +133,13 @@ function copyChunks(
   pause: (() => boolean) | undefined,
   io: NativeIo | null,
 ): ExtractReply {
-  const bits = new Uint8Array(job.bitmap);
+  const bitmap = new PageBitmap(job.numPages, new Uint8Array(job.bitmap));
   const ctl = new Int32Array(job.control);
   for (;;) {
     if (pause?.()) return { id: job.id, ok: true, paused: true };
     const first = Atomics.add(ctl, EXTRACT_NEXT_CHUNK, 1) * EXTRACT_CHUNK_PAGES;
     if (first >= job.numPages) return { id: job.id, ok: true };
-    const n = chunkRuns(bits, first, Math.min(first + EXTRACT_CHUNK_PAGES, job.numPages), runs);
+    const n = bitmap.setRunsIn(first, Math.min(first + EXTRACT_CHUNK_PAGES, job.numPages), runs);
     const failed = io ? copyRunsNatively(job, src, out, buf, io, n) : copyRunsInJs(job, src, out, buf, n);
     if (failed) return failed;
   }

@@ -44,6 +44,69 @@ describe("PageBitmap", () => {
     );
   });
 
+  /** The runs of set bits in [from, to) below numPages, bit by bit: the model for the scans below. */
+  function runsModel(bytes: Uint8Array, from: number, to: number): number[][] {
+    const out: number[][] = [];
+    for (let p = Math.max(0, from); p < to; p++) {
+      if (!bit(bytes, p)) continue;
+      const last = out.at(-1);
+      if (last !== undefined && last[1] === p) last[1] = p + 1;
+      else out.push([p, p + 1]);
+    }
+    return out;
+  }
+
+  /** numPages, bytes, and a range [from, to) within the first numPages (either end anywhere). */
+  const ranged = bitmaps.chain(({ numPages, bytes }) =>
+    fc
+      .tuple(fc.integer({ min: 0, max: numPages }), fc.integer({ min: 0, max: numPages }))
+      .map(([a, b]) => ({ numPages, bytes, from: Math.min(a, b), to: Math.max(a, b) })),
+  );
+
+  it("nextSet(from, to) and nextClear(from, to) stop at to", () => {
+    fc.assert(
+      fc.property(ranged, ({ numPages, bytes, from, to }) => {
+        const bm = new PageBitmap(numPages, bytes);
+        let set = -1;
+        let clear = to;
+        for (let p = to - 1; p >= from; p--) {
+          if (bit(bytes, p)) set = p;
+          else clear = p;
+        }
+        expect([bm.nextSet(from, to), bm.nextClear(from, to)]).toEqual([set, clear]);
+      }),
+    );
+  });
+
+  it("setRuns() and setRunsIn(from, to) give the model's runs (setRunsIn cut at from and to)", () => {
+    fc.assert(
+      fc.property(ranged, ({ numPages, bytes, from, to }) => {
+        const bm = new PageBitmap(numPages, bytes);
+        expect([...bm.setRuns()]).toEqual(runsModel(bytes, 0, numPages));
+        const out = new Int32Array(numPages + 2).fill(-7);
+        const n = bm.setRunsIn(from, to, out);
+        const got = Array.from({ length: n }, (_, i) => [out[2 * i], out[2 * i + 1]]);
+        expect(got).toEqual(runsModel(bytes, from, to));
+        // nothing written past the runs
+        expect(Array.from(out.subarray(2 * n)).every((v) => v === -7)).toBe(true);
+      }),
+    );
+  });
+
+  it("runs of whole 0xff and 0x00 bytes, cut inside a byte", () => {
+    const bm = new PageBitmap(64, Uint8Array.of(0xff, 0xff, 0, 0, 0x0f, 0xf0, 0xff, 0x80));
+    expect([...bm.setRuns()]).toEqual([
+      [0, 16],
+      [32, 36],
+      [44, 56],
+      [63, 64],
+    ]);
+    const out = new Int32Array(8);
+    expect(bm.setRunsIn(3, 46, out)).toBe(3);
+    expect(Array.from(out.subarray(0, 6))).toEqual([3, 16, 32, 36, 44, 46]);
+    expect([bm.nextClear(0), bm.nextClear(40), bm.nextClear(63)]).toEqual([16, 40, 64]);
+  });
+
   it("sparse bits far apart, and bits only past numPages", () => {
     const bm = new PageBitmap(1000);
     for (const p of [3, 517, 999]) bm.set(p);
