@@ -55,35 +55,30 @@ export class PageBitmap {
 
   /** The first set bit at or after `from` and before `to` (default numPages), or -1. */
   nextSet(from: number, to = this.numPages): number {
-    const bytes = this.bytes;
-    let p = Math.max(0, from);
-    while (p < to) {
-      const byte = bytes[p >>> 3] as number;
-      // skip whole zero bytes quickly
-      if ((p & 7) === 0 && p + 8 <= to && byte === 0) {
-        p += 8;
-        continue;
-      }
-      if (((byte >>> (p & 7)) & 1) === 1) return p;
-      p++;
-    }
-    return -1;
+    return this.firstWith(1, from, to);
   }
 
   /** The first clear bit at or after `from` and before `to` (default numPages), or `to`. */
   nextClear(from: number, to = this.numPages): number {
+    const p = this.firstWith(0, from, to);
+    return p < 0 ? to : p;
+  }
+
+  /** The first page in [from, to) whose bit is `value`, or -1; whole bytes of the other value are skipped. */
+  private firstWith(value: 0 | 1, from: number, to: number): number {
     const bytes = this.bytes;
+    const skip = value === 1 ? 0 : 0xff;
     let p = Math.max(0, from);
     while (p < to) {
       const byte = bytes[p >>> 3] as number;
-      if ((p & 7) === 0 && p + 8 <= to && byte === 0xff) {
+      if ((p & 7) === 0 && p + 8 <= to && byte === skip) {
         p += 8;
         continue;
       }
-      if (((byte >>> (p & 7)) & 1) === 0) return p;
+      if (((byte >>> (p & 7)) & 1) === value) return p;
       p++;
     }
-    return to;
+    return -1;
   }
 
   /** Indexes of set bits at or past numPages (bits QEMU never sets). */
