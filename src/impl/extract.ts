@@ -10,7 +10,7 @@ import { PageBitmap } from "./bitmap.js";
 import { hex, latin1, toSafeNumber } from "./bytes.js";
 import { TARGET_PAGE_SIZE, TARGET_PAGE_SIZE_N } from "./constants.js";
 import { MappedRamError } from "./errors.js";
-import { copyBlockPages, newCopyBuffer } from "./extract-copy.js";
+import { copyBlockPages, copyBlockPagesOnThreads, newCopyBuffer } from "./extract-copy.js";
 import {
   EXTRACT_CHUNK_PAGES,
   EXTRACT_CONTROL_BYTES,
@@ -18,6 +18,7 @@ import {
   type ExtractJob,
   type ExtractReply,
 } from "./extract-protocol.js";
+import { type NativeIo, nativeIo } from "./native-io.js";
 import { ioError, OutputFile } from "./output.js";
 import type { ParsedRamBlock } from "./ram-load.js";
 import { type ParsedStream, parseStream, type ReadOptions } from "./reader.js";
@@ -160,7 +161,10 @@ class PendingOutputs {
   }
 }
 
-/** Below this many page bytes a file is copied on the calling thread (starting threads costs more). */
+/**
+ * Without the native helper: below this many page bytes a file is copied on the calling thread
+ * (starting worker threads costs more). The helper's own threads start in microseconds: every file.
+ */
 export const PARALLEL_EXTRACT_MIN_BYTES = 64n * 1024n * 1024n;
 /**
  * Loader channels of a parallel extract, the calling thread among them: one per core, at least 2
@@ -300,6 +304,36 @@ async function copyPagesInParallel(
 }
 
 /**
+ * Copies the set-bit pages with the native helper's threads (copyBlockPagesOnThreads), one block after
+ * another: EXTRACT_CHANNELS of them, started in microseconds where a worker thread takes tens of ms, so
+ * every size of file gets them. The JS thread only waits, reporting progress from the shared count.
+ */
+async function copyPagesOnNativeThreads(
+  src: FileSource,
+  blocks: readonly BlockCopy[],
+  total: bigint,
+  onProgress: ((done: bigint, total: bigint) => void) | undefined,
+  io: NativeIo,
+): Promise<void> {
+  const controls: Int32Array[] = [];
+  const pagesDone = () => controls.reduce((s, c) => s + BigInt(Atomics.load(c, EXTRACT_PAGES_DONE)), 0n);
+  const timer = onProgress
+    ? setInterval(() => onProgress(pagesDone() * TARGET_PAGE_SIZE_N, total), 100)
+    : undefined;
+  try {
+    for (const [i, copy] of blocks.entries()) {
+      const job = blockJob(src, i, copy);
+      controls.push(new Int32Array(job.control));
+      const r = await copyBlockPagesOnThreads(job, EXTRACT_CHANNELS, io);
+      if (!r.ok) throw replyError(r, copy.block, copy.out);
+    }
+    onProgress?.(pagesDone() * TARGET_PAGE_SIZE_N, total);
+  } finally {
+    clearInterval(timer);
+  }
+}
+
+/**
  * Copies the set-bit pages on the calling thread with the loader threads' synchronous copy: below
  * PARALLEL_EXTRACT_MIN_BYTES starting threads costs more than it saves.
  */
@@ -411,7 +445,9 @@ export async function extractBlocks(
         pages += count;
       }
       const total = BigInt(pages) * TARGET_PAGE_SIZE_N;
+      const io = nativeIo();
       if (!(src instanceof FileSource)) await copyPagesFrom(src, copies, total, opts.onProgress);
+      else if (io) await copyPagesOnNativeThreads(src, copies, total, opts.onProgress, io);
       else if (total >= PARALLEL_EXTRACT_MIN_BYTES)
         await copyPagesInParallel(src, copies, total, opts.onProgress);
       else copyPagesHere(src, copies, total, opts.onProgress);

@@ -29,6 +29,27 @@ export interface NativeIo {
     result: Float64Array,
     buffer: Uint8Array,
   ): number;
+  /**
+   * Copies every set-bit page p of a block (`bitmap` as in the file: bit p is byte p / 8, bit p % 8) from
+   * `src` at pagesOffset + p * pageSize to `dst` at p * pageSize, a pread and a pwrite per run, on
+   * `threads` threads off the JS thread. The threads take chunks of `chunkPages` pages from control[0]
+   * and add the pages they copied to control[1]; the first failure moves control[0] past the last chunk.
+   * Then `done(status)`, with `result` = [status, first page of the failed run, errno, offset (as in
+   * copyRuns), bytes of that run]. The arrays must stay untouched until then.
+   */
+  copyPages(
+    src: number,
+    dst: number,
+    bitmap: Uint8Array,
+    numPages: number,
+    pagesOffset: number,
+    pageSize: number,
+    chunkPages: number,
+    threads: number,
+    control: Int32Array,
+    result: Float64Array,
+    done: (status: number) => void,
+  ): void;
   /** The host's page size: mapImage offsets are multiples of it. */
   readonly pageSize: number;
   /**
@@ -77,10 +98,11 @@ let loaded: NativeIo | null | undefined;
 
 /** The helper, or undefined when it was not built or MRC_NATIVE=0 turns it off. */
 export function nativeIo(): NativeIo | undefined {
+  if (process.env.MRC_NATIVE === "0") return undefined;
   if (loaded === undefined) {
     const path = modulePath();
     loaded = null;
-    if (process.env.MRC_NATIVE !== "0" && existsSync(path)) {
+    if (existsSync(path)) {
       try {
         loaded = createRequire(import.meta.url)(path) as NativeIo;
       } catch {

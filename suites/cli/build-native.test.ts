@@ -54,6 +54,7 @@ describe("build-native", () => {
       const mod = createRequire(import.meta.url)(join(out, "mrc-io.node")) as Record<string, unknown>;
       expect(Object.keys(mod).sort()).toEqual([
         "copyOut",
+        "copyPages",
         "copyRuns",
         "mapImage",
         "pageSize",

@@ -1,10 +1,12 @@
-// mrc extract of a file with at least PARALLEL_EXTRACT_MIN_BYTES of present pages: the loader channels
-// on worker threads (extract-worker.ts) copy every set-bit run, and a write error in one of them ends
-// the extract with the output named and no block file left.
+// mrc extract of a file with at least PARALLEL_EXTRACT_MIN_BYTES of present pages: the loader channels,
+// the native helper's threads (copyPages) or without it worker threads (extract-worker.ts), copy every
+// set-bit run, and a write error in one of them ends the extract with the output named and no block
+// file left.
 import { readdir, readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { extractBlocks, PARALLEL_EXTRACT_MIN_BYTES } from "../../src/impl/extract.js";
+import { nativeIo } from "../../src/impl/native-io.js";
 import { FileSource } from "../../src/impl/source.js";
 import { saveFile, tempDir } from "../cli/fixtures.js";
 import { havePrlimit, mrcWithFileSizeLimit } from "../faults/helpers.js";
@@ -33,17 +35,38 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
+/** The helper's copy is tested where it is built, and must be under MRC_REQUIRE_NATIVE=1 (CI). */
+const withNative = nativeIo() !== undefined || process.env.MRC_REQUIRE_NATIVE === "1";
+if (!withNative)
+  console.warn("parallel extract with native threads skipped: dist/native/mrc-io.node is not built");
+
+/** Runs `fn` with the native helper on (its threads copy) or off (MRC_NATIVE=0: worker threads copy). */
+async function withCopy<T>(copy: "native" | "workers", fn: () => Promise<T>): Promise<T> {
+  const before = process.env.MRC_NATIVE;
+  if (copy === "workers") process.env.MRC_NATIVE = "0";
+  try {
+    return await fn();
+  } finally {
+    if (before === undefined) delete process.env.MRC_NATIVE;
+    else process.env.MRC_NATIVE = before;
+  }
+}
+
 describe("parallel extract", () => {
-  it("the file is above the threshold, so the worker threads copy it", () => {
+  it("the file is above the threshold, so without the native helper the worker threads copy it", () => {
     expect(BigInt(PRESENT * PAGE) >= PARALLEL_EXTRACT_MIN_BYTES).toBe(true);
   });
 
-  it("writes the image byte for byte, counts the present pages and reports progress up to the total", async () => {
-    const out = join(dir, "x");
+  /** Extracts the file with `copy` and checks the block file, the page count and the last progress call. */
+  async function extractsTheImage(copy: "native" | "workers"): Promise<void> {
+    if (copy === "native") expect(nativeIo(), "dist/native/mrc-io.node loads").toBeDefined();
+    const out = join(dir, `x-${copy}`);
     const calls: Array<[bigint, bigint]> = [];
     const src = await FileSource.open(mig);
     try {
-      const r = await extractBlocks(src, out, { onProgress: (d, t) => calls.push([d, t]) });
+      const r = await withCopy(copy, () =>
+        extractBlocks(src, out, { onProgress: (d, t) => calls.push([d, t]) }),
+      );
       expect(r.blocks.map((b) => [b.idstr, b.pagesPresent])).toEqual([["pc.ram", PRESENT]]);
     } finally {
       await src.close();
@@ -53,13 +76,23 @@ describe("parallel extract", () => {
     expect(got.length).toBe(IMAGE.length);
     expect(Buffer.compare(got, IMAGE)).toBe(0);
     expect(calls.at(-1)).toEqual([BigInt(PRESENT * PAGE), BigInt(PRESENT * PAGE)]);
-  });
+  }
 
-  it.skipIf(!havePrlimit)(
-    "a write past RLIMIT_FSIZE (EFBIG) in a channel: exit 2, one line, no block file",
-    async () => {
-      const out = join(dir, "efbig");
-      const r = await mrcWithFileSizeLimit(8 * 1024 * 1024, ["extract", mig, "-o", out]);
+  it.skipIf(!withNative)(
+    "the native helper's threads write the image byte for byte, count the pages and report progress to the total",
+    () => extractsTheImage("native"),
+  );
+
+  it("worker threads (MRC_NATIVE=0) write the image byte for byte, count the pages and report progress to the total", () =>
+    extractsTheImage("workers"));
+
+  it.skipIf(!havePrlimit).each([...(withNative ? (["native"] as const) : []), "workers"] as const)(
+    "%s: a write past RLIMIT_FSIZE (EFBIG) in a channel: exit 2, one line, no block file",
+    async (copy) => {
+      const out = join(dir, `efbig-${copy}`);
+      const r = await withCopy(copy, () =>
+        mrcWithFileSizeLimit(8 * 1024 * 1024, ["extract", mig, "-o", out]),
+      );
       expect(r.exitCode).toBe(2);
       const lines = r.stderr.split("\n").filter((l) => l !== "");
       expect(lines).toHaveLength(1);

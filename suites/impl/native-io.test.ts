@@ -1,5 +1,6 @@
 // The native I/O helper (native/mrc-io.c through src/impl/native-io.ts) on its own: mapped image windows,
-// zero-page flags, a file that shrinks under a mapping (SIGBUS, caught), and copyRuns' result words.
+// zero-page flags, a file that shrinks under a mapping (SIGBUS, caught), copyRuns' result words, and
+// copyPages: a block's set-bit pages on several threads.
 // The copies and saves built on it are checked against the JS paths in extract-copy.test.ts and
 // writer-channels.test.ts. Without the helper built these skip with one line, or fail under
 // MRC_REQUIRE_NATIVE=1 (CI).
@@ -194,6 +195,124 @@ describe.skipIf(io === undefined && !required)("native I/O helper", () => {
       closeSync(full);
       closeSync(s);
     }
+  });
+
+  /** copyPages of `bitmap` from a source file of `bytes` into an empty block file; its status and words. */
+  async function copyPages(
+    name: string,
+    bytes: Uint8Array,
+    bitmap: Uint8Array,
+    numPages: number,
+    pagesOffset: number,
+    threads: number,
+    dstPath = join(dir, `${name}.dst`),
+  ): Promise<{ status: number; result: number[]; control: number[]; out: Buffer }> {
+    const n = helper();
+    const src = join(dir, `${name}.src`);
+    writeFileSync(src, bytes);
+    if (dstPath.startsWith(dir)) writeFileSync(dstPath, new Uint8Array(0));
+    const s = openSync(src, "r");
+    const d = openSync(dstPath, "w");
+    const control = new Int32Array(new SharedArrayBuffer(8));
+    const result = new Float64Array(5).fill(-7);
+    try {
+      const status = await new Promise<number>((done) =>
+        n.copyPages(s, d, bitmap, numPages, pagesOffset, PAGE, 8, threads, control, result, done),
+      );
+      const out = dstPath.startsWith(dir) ? readFileSync(dstPath) : Buffer.alloc(0);
+      return { status, result: Array.from(result), control: Array.from(control), out };
+    } finally {
+      closeSync(s);
+      closeSync(d);
+    }
+  }
+
+  /** Page p of a 64-page source at `lead` bytes in: each byte names its page and place. */
+  function pagesAfter(lead: number, pages: number): Uint8Array {
+    const b = new Uint8Array(lead + pages * PAGE);
+    for (let i = lead; i < b.length; i++) b[i] = (((i - lead) >>> 12) * 31 + i) & 0xff;
+    return b;
+  }
+
+  it.each([1, 2, 3, 8])(
+    "copyPages on %i thread(s) copies exactly the set-bit pages to their places and counts them",
+    async (threads) => {
+      const lead = 3 * PAGE + 100; // pages_offset need not be page-aligned in the migration file
+      const bytes = pagesAfter(lead, 64);
+      // 64 pages in 8 chunks of 8: runs inside chunks, across a chunk boundary (7-9), a full chunk (16-23),
+      // the first and the last page; chunk 4 (32-39) has none
+      const set = [0, 2, 3, 7, 8, 9, 16, 17, 18, 19, 20, 21, 22, 23, 30, 41, 47, 48, 62, 63];
+      const bitmap = new Uint8Array(8);
+      for (const p of set) bitmap[p >> 3] = (bitmap[p >> 3] as number) | (1 << (p & 7));
+      const r = await copyPages(`pages${threads}`, bytes, bitmap, 64, lead, threads);
+      expect(r.status).toBe(COPY_OK);
+      expect(r.result).toEqual([COPY_OK, 0, 0, 0, 0]);
+      // every chunk handed out once, plus one look past the end per thread
+      expect(r.control).toEqual([8 + threads, set.length]);
+      expect(r.out.length).toBe(64 * PAGE);
+      for (let p = 0; p < 64; p++) {
+        const want = set.includes(p)
+          ? bytes.subarray(lead + p * PAGE, lead + (p + 1) * PAGE)
+          : new Uint8Array(PAGE);
+        expect(Buffer.compare(r.out.subarray(p * PAGE, (p + 1) * PAGE), want), `page ${p}`).toBe(0);
+      }
+    },
+  );
+
+  it("copyPages with a bitmap of no set bit writes nothing", async () => {
+    const r = await copyPages("none", pagesAfter(0, 16), new Uint8Array(2), 16, 0, 2);
+    expect(r.status).toBe(COPY_OK);
+    expect(r.control).toEqual([2 + 2, 0]);
+    expect(r.out.length).toBe(0);
+  });
+
+  it("copyPages says where a short source ended: the run's first page, the bytes it had, the run's bytes", async () => {
+    // 12 pages in the file, pages 10-13 set (one run in chunk 1): 2 of its 4 pages are there
+    const bitmap = new Uint8Array([0, 0b0011_1100]);
+    const r = await copyPages("short", pagesAfter(0, 12), bitmap, 16, 0, 1);
+    expect(r.status).toBe(COPY_SOURCE_SHORT);
+    expect(r.result).toEqual([COPY_SOURCE_SHORT, 10, 0, 2 * PAGE, 4 * PAGE]);
+    // the pages before the end were written, and the failure stopped the chunk hand-out
+    expect(r.out.length).toBe(12 * PAGE);
+    expect(Buffer.compare(r.out.subarray(10 * PAGE), pagesAfter(0, 12).subarray(10 * PAGE))).toBe(0);
+    expect(r.control).toEqual([2, 0]);
+  });
+
+  it("copyPages names a write failure at the output offset (ENOSPC on /dev/full)", async () => {
+    const bitmap = new Uint8Array([0b0110_0000]); // pages 5 and 6: one run
+    const r = await copyPages("full", pagesAfter(0, 8), bitmap, 8, 0, 2, "/dev/full");
+    expect(r.status).toBe(COPY_WRITE_FAILED);
+    expect(r.result).toEqual([COPY_WRITE_FAILED, 5, 28, 5 * PAGE, 2 * PAGE]);
+  });
+
+  it("copyPages names a read failure at the source offset (EISDIR)", async () => {
+    const n = helper();
+    const folder = openSync(dir, "r");
+    const d = openSync(join(dir, "eisdir.dst"), "w");
+    const control = new Int32Array(2);
+    const result = new Float64Array(5);
+    try {
+      const status = await new Promise<number>((done) =>
+        n.copyPages(folder, d, new Uint8Array([0, 4]), 16, 100, PAGE, 8, 2, control, result, done),
+      );
+      expect(status).toBe(COPY_READ_FAILED);
+      expect(Array.from(result)).toEqual([COPY_READ_FAILED, 10, 21, 100 + 10 * PAGE, PAGE]);
+    } finally {
+      closeSync(folder);
+      closeSync(d);
+    }
+  });
+
+  it("copyPages refuses a bitmap shorter than its pages and a missing callback", () => {
+    const n = helper();
+    const args = [0, 1, new Uint8Array(1), 9, 0, PAGE, 8, 1, new Int32Array(2), new Float64Array(5)] as const;
+    expect(() => n.copyPages(...args, () => undefined)).toThrow(
+      "copyPages: bitmap must be a Uint8Array of a bit per page",
+    );
+    const [a, b, , , ...rest] = args;
+    expect(() =>
+      n.copyPages(a, b, new Uint8Array(2), 9, ...rest, undefined as unknown as () => void),
+    ).toThrow("copyPages: done must be a function");
   });
 });
 
