@@ -5,12 +5,14 @@
 //   lazy: esbuild makes each import() a function that runs the module when its command is named.
 //   fast-check (a devDependency, for generated capability sequences) stays in node_modules: require()d
 //   when those run, and skipped when missing, as src/conformance/caps/suite.ts expects. All ASCII.
-// - mrc.js, the package's bin: scripts/bin-loader.js, which compiles mrc-main.cjs with mrc-main.cjs.cache
+// - mrc.js, the package's bin: scripts/bin-loader.cjs, which compiles mrc-main.cjs with mrc-main.cjs.cache
 //   and runs it. The cache is made here: the new bin runs the help of every command and a small save,
 //   extract, verify and inspect, each run adding what it compiled (MRC_WRITE_CODE_CACHE). Where that
 //   fails, this prints one line and the bin runs without a cache. Start-up on the 2-CPU VM (medians of
 //   21): `mrc extract --help` 46 -> 38 ms (ESM chunks -> this), 46 ms with this bundle and no cache.
-// - channel-worker.js, extract-worker.js: one self-contained ESM file each, loaded by new Worker(URL).
+// - channel-worker.js, extract-worker.js: one self-contained CommonJS file each, loaded by new Worker(URL).
+// - package.json: {"type": "commonjs"}, so node loads the bin and the workers as CommonJS (an ES module
+//   entry costs ~4 ms more: `mrc extract --help` 32 -> 28 ms).
 // All side by side in dist/bin/, so the bundled code finds ./channel-worker.js, ./extract-worker.js and
 // ../native/mrc-io.node where the unbundled dist/impl/ code does. Written to a temp directory and renamed,
 // so no half-built bin is run. MRC_BIN_OUT_DIR: elsewhere than dist/bin (this script's test).
@@ -67,13 +69,11 @@ async function bundleWorkers() {
     },
     outdir: partial,
     bundle: true,
-    format: "esm",
+    format: "cjs",
     platform: "node",
     target: "node20",
-    // a CommonJS dependency's require() of node: modules needs a require in ESM
-    banner: {
-      js: 'import { createRequire as __mrcCreateRequire } from "node:module";\nconst require = __mrcCreateRequire(import.meta.url);',
-    },
+    define: { "import.meta.url": "__mrcUrl" },
+    banner: { js: '"use strict";\nconst __mrcUrl = require("node:url").pathToFileURL(__filename).href;' },
     logLevel: "warning",
   });
 }
@@ -140,8 +140,10 @@ async function writeCodeCache(dir) {
 rmSync(partial, { recursive: true, force: true });
 try {
   await Promise.all([bundleMain(), bundleWorkers()]);
+  // CommonJS, the bin and the workers: an ES module entry costs node ~4 ms more to start
+  writeFileSync(join(partial, "package.json"), `${JSON.stringify({ type: "commonjs" })}\n`);
   const bin = join(partial, "mrc.js");
-  copyFileSync(join(root, "scripts", "bin-loader.js"), bin);
+  copyFileSync(join(root, "scripts", "bin-loader.cjs"), bin);
   chmodSync(bin, 0o755);
   await writeCodeCache(partial);
   rmSync(target, { recursive: true, force: true });

@@ -1,5 +1,5 @@
 // dist/bin/mrc.js compiles the CLI bundle (mrc-main.cjs) with the V8 code cache `npm run build` makes beside
-// it (scripts/bundle.mjs, scripts/bin-loader.js). A corrupt or missing cache only costs start-up: same
+// it (scripts/bundle.mjs, scripts/bin-loader.cjs). A corrupt or missing cache only costs start-up: same
 // output, same exit code, and the bin never writes one. A build that cannot make the cache still gives a
 // working bin and says so in one line. MRC_CODE_CACHE_DEBUG=1 makes the bin say what it did with the cache.
 import {
@@ -57,7 +57,10 @@ describe("the bin's code cache", () => {
       "mrc-main.cjs",
       CACHE,
       "mrc.js",
+      "package.json",
     ]);
+    // the bin and the workers load as CommonJS
+    expect(JSON.parse(readFileSync(join(BIN, "package.json"), "utf8"))).toEqual({ type: "commonjs" });
     const r = await run(process.execPath, [MRC_MAIN, "--version"]);
     expect([r.exitCode, r.stdout, r.stderr]).toEqual([0, "0.1.0", "mrc: code cache accepted"]);
     // what npm's bin link does: a link named mrc, run through its #! line
@@ -128,6 +131,7 @@ describe("the bin's code cache", () => {
       "extract-worker.js",
       "mrc-main.cjs",
       "mrc.js",
+      "package.json",
     ]);
     const version = await run(join(out, "mrc.js"), ["--version"]);
     expect([version.exitCode, version.stdout, version.stderr]).toEqual([

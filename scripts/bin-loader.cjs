@@ -1,23 +1,19 @@
 #!/usr/bin/env node
-// dist/bin/mrc.js, the package's bin (scripts/bundle.mjs copies this file there): runs mrc-main.cjs, the CLI
-// bundled as one CommonJS file, compiled with the V8 code cache beside it (mrc-main.cjs.cache, made by
-// `npm run build`), so a run deserializes the functions it needs instead of parsing and compiling them.
-// A missing, unreadable or rejected cache (another node, other V8 flags, a corrupt file) only makes
-// start-up slower. MRC_CODE_CACHE_DEBUG=1 prints one line to stderr: `mrc: code cache accepted`,
-// `rejected` or `absent`. The cache is never written, except under MRC_WRITE_CODE_CACHE=DIR (the build):
-// then at exit, temp then rename, with what the run was given and what it compiled.
-import { createRequire } from "node:module";
-
-// node: modules through require: an ESM import of node:fs evaluates all its exports, fs.promises too (1 ms)
-const require = createRequire(import.meta.url);
+// dist/bin/mrc.js, the package's bin (scripts/bundle.mjs copies this file there; CommonJS, as
+// dist/bin/package.json says): runs mrc-main.cjs, the CLI bundled as one CommonJS file, compiled with
+// the V8 code cache beside it (mrc-main.cjs.cache, made by `npm run build`), so a run deserializes the
+// functions it needs instead of parsing and compiling them. A missing, unreadable or rejected cache
+// (another node, other V8 flags, a corrupt file) only makes start-up slower. MRC_CODE_CACHE_DEBUG=1
+// prints one line to stderr: `mrc: code cache accepted`, `rejected` or `absent`. The cache is never
+// written, except under MRC_WRITE_CODE_CACHE=DIR (the build): then at exit, temp then rename, with what
+// the run was given and what it compiled.
 const { isAscii } = require("node:buffer");
 const { readFileSync, renameSync, writeFileSync } = require("node:fs");
-const { Module } = require("node:module");
+const { Module, createRequire } = require("node:module");
 const { dirname, join } = require("node:path");
-const { fileURLToPath } = require("node:url");
 const { Script } = require("node:vm");
 
-const filename = fileURLToPath(new URL("./mrc-main.cjs", import.meta.url));
+const filename = join(__dirname, "mrc-main.cjs");
 const cacheFile = `${filename}.cache`;
 // DIR: where this bin will be. V8 keeps the script name a cache was made with (stack traces show it).
 const cacheDir = process.env.MRC_WRITE_CODE_CACHE;
@@ -51,6 +47,6 @@ if (cacheDir) {
 
 // Run as the CommonJS module of its own file. The bundled main.js starts the CLI, since process.argv[1]
 // is this file (or the `mrc` link to it).
-const module = new Module(filename);
-module.filename = filename;
-script.runInThisContext()(module.exports, createRequire(filename), module, filename, dirname(filename));
+const main = new Module(filename);
+main.filename = filename;
+script.runInThisContext()(main.exports, createRequire(filename), main, filename, dirname(filename));
