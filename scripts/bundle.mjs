@@ -27,6 +27,7 @@ import {
   rmSync,
   writeFileSync,
 } from "node:fs";
+import { readFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
@@ -36,6 +37,24 @@ const root = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const target = process.env.MRC_BIN_OUT_DIR || join(root, "dist", "bin");
 const partial = `${target}.${process.pid}.partial`;
 const MAIN = "mrc-main.cjs";
+/**
+ * commander requires node:child_process when it loads, for executable subcommands, which mrc has none
+ * of; child_process brings net, dgram and streams with it (~2 ms of every start-up). Its three spawn
+ * calls get it on first use instead. The build fails if commander's line is no longer there.
+ */
+const lazyChildProcessInCommander = {
+  name: "lazy-child-process-in-commander",
+  setup(b) {
+    b.onLoad({ filter: /[\\/]commander[\\/]lib[\\/]command\.js$/ }, async (args) => {
+      const eager = "const childProcess = require('node:child_process');";
+      const text = await readFile(args.path, "utf8");
+      if (!text.includes(eager)) throw new Error(`bundle: ${args.path} no longer has ${eager}`);
+      const lazy = "const childProcess = { spawn: (...a) => require('node:child_process').spawn(...a) };";
+      return { contents: text.replace(eager, lazy), loader: "js" };
+    });
+  },
+};
+
 /** The main-thread bundle, without the hashbang it inherits from main.js (it runs inside Module.wrap). */
 async function bundleMain() {
   const { outputFiles } = await build({
@@ -50,6 +69,7 @@ async function bundleMain() {
     define: { "import.meta.url": "__mrcUrl" },
     banner: { js: '"use strict";\nconst __mrcUrl = require("node:url").pathToFileURL(__filename).href;' },
     external: ["fast-check"],
+    plugins: [lazyChildProcessInCommander],
     logLevel: "warning",
   });
   const [file] = outputFiles;
