@@ -55,22 +55,29 @@ const lazyChildProcessInCommander = {
   },
 };
 
+/**
+ * esbuild options every bundle shares: CommonJS for node 20 with ES module semantics (strict mode), and
+ * import.meta.url as the bundle's own file URL (the code finds its workers and the native helper by it).
+ */
+const COMMONJS = {
+  bundle: true,
+  format: "cjs",
+  platform: "node",
+  target: "node20",
+  define: { "import.meta.url": "__mrcUrl" },
+  banner: { js: '"use strict";\nconst __mrcUrl = require("node:url").pathToFileURL(__filename).href;' },
+  logLevel: "warning",
+};
+
 /** The main-thread bundle, without the hashbang it inherits from main.js (it runs inside Module.wrap). */
 async function bundleMain() {
   const { outputFiles } = await build({
     entryPoints: [join(root, "dist/cli/main.js")],
     outfile: join(partial, MAIN),
     write: false,
-    bundle: true,
-    format: "cjs",
-    platform: "node",
-    target: "node20",
-    // ESM semantics (strict mode); import.meta.url is the bundle's own file URL
-    define: { "import.meta.url": "__mrcUrl" },
-    banner: { js: '"use strict";\nconst __mrcUrl = require("node:url").pathToFileURL(__filename).href;' },
+    ...COMMONJS,
     external: ["fast-check"],
     plugins: [lazyChildProcessInCommander],
-    logLevel: "warning",
   });
   const [file] = outputFiles;
   const text = file.text
@@ -88,13 +95,7 @@ async function bundleWorkers() {
       "extract-worker": join(root, "dist/impl/extract-worker.js"),
     },
     outdir: partial,
-    bundle: true,
-    format: "cjs",
-    platform: "node",
-    target: "node20",
-    define: { "import.meta.url": "__mrcUrl" },
-    banner: { js: '"use strict";\nconst __mrcUrl = require("node:url").pathToFileURL(__filename).href;' },
-    logLevel: "warning",
+    ...COMMONJS,
   });
 }
 
