@@ -1,15 +1,13 @@
 // The I/O primitives Node lacks, for the two hot loops:
-// - `mrc extract`'s page copy (src/impl/extract-copy.ts): copyRuns copies a list of byte ranges from one
-//   file to another, a pread and a pwrite per range through the caller's buffer (migration/ram.c's
-//   read_ramblock_mapped_ram does one pread per run straight into guest RAM), all of a chunk's ranges in
-//   one call instead of two calls from JS per range. A failure is named exactly: a read error at the
-//   source offset, a write error at the output offset, or the source ending early. copyPages runs a
-//   whole block that way on several threads of its own, each taking chunks of pages from a shared
-//   counter as QEMU's multifd file channels do (a Node worker thread takes tens of ms to start; a
-//   pthread, microseconds), off the JS thread, which reads the shared page count for progress.
-//   (sendfile was tried: a little faster on one thread, slower on the two extract runs: 110 against
-//   92 ms for 52 000 runs of one page, 353 against 285 ms for 1 GiB of runs of 256 pages, in C on the
-//   2-CPU VM.)
+// - `mrc extract`'s page copy (src/impl/extract-copy.ts): copyPages copies a block's set-bit pages from
+//   the migration file to the block file, a pread and a pwrite per run of pages through a buffer of its
+//   own (migration/ram.c's read_ramblock_mapped_ram does one pread per run straight into guest RAM), on
+//   several threads of its own, each taking chunks of pages from a shared counter as QEMU's multifd file
+//   channels do (a Node worker thread takes tens of ms to start; a pthread, microseconds), off the JS
+//   thread, which reads the shared page count for progress. A failure is named exactly: a read error at
+//   the source offset, a write error at the output offset, or the source ending early. (sendfile was
+//   tried: a little faster on one thread, slower on the two extract runs: 110 against 92 ms for 52 000
+//   runs of one page, 353 against 285 ms for 1 GiB of runs of 256 pages, in C on the 2-CPU VM.)
 // - `mrc save`'s reads of a RAM image (src/impl/channel-worker.ts): mapImage maps a window of the image
 //   read-only, as QEMU's guest RAM is mapped, so pages are checked for zeros where they lie (zeroPages)
 //   and only the others are copied out (copyOut) to be written. A window is unmapped (unmap) before the
@@ -34,10 +32,10 @@
 
 enum { STATUS_OK = 0, STATUS_READ = 1, STATUS_WRITE = 2, STATUS_SHORT = 3 };
 
-/* Where a copy stopped: status, index of the run, errno, and the file offset (read: source, write:
- * output) or, for a short source, the bytes of the run that were there. */
+/* Where a copy stopped: status, errno, and the file offset (read: source, write: output) or, for a
+ * short source, the bytes of the run that were there. */
 struct failure {
-  double status, run, err, where;
+  double status, err, where;
 };
 
 /* Copies one run [src_off, src_off + len) -> dst_off through buf with pread/pwrite; 0 when all of it
@@ -83,51 +81,6 @@ static napi_value fail_args(napi_env env, const char *what) {
   return NULL;
 }
 
-/* copyRuns(src, dst, runs: Float64Array, count, result: Float64Array(4), buffer: Uint8Array): number
- * runs holds `count` triples [source offset, output offset, bytes], copied through `buffer`. Returns 0
- * when every run was copied; else the status above, with result = [status, run, errno, offset or bytes
- * present]. */
-static napi_value copy_runs(napi_env env, napi_callback_info info) {
-  size_t argc = 6;
-  napi_value argv[6];
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 6)
-    return fail_args(env, "copyRuns(src, dst, runs, count, result, buffer) takes six arguments");
-  int32_t src, dst;
-  uint32_t count;
-  if (napi_get_value_int32(env, argv[0], &src) != napi_ok || napi_get_value_int32(env, argv[1], &dst) != napi_ok ||
-      napi_get_value_uint32(env, argv[3], &count) != napi_ok)
-    return fail_args(env, "copyRuns: src, dst and count must be numbers");
-  napi_typedarray_type type;
-  size_t runs_len, result_len, buf_len;
-  void *runs_data, *result_data, *buf_data;
-  if (napi_get_typedarray_info(env, argv[2], &type, &runs_len, &runs_data, NULL, NULL) != napi_ok ||
-      type != napi_float64_array || runs_len < (size_t)count * 3)
-    return fail_args(env, "copyRuns: runs must be a Float64Array of 3 * count numbers");
-  if (napi_get_typedarray_info(env, argv[4], &type, &result_len, &result_data, NULL, NULL) != napi_ok ||
-      type != napi_float64_array || result_len < 4)
-    return fail_args(env, "copyRuns: result must be a Float64Array of 4 numbers");
-  if (napi_get_typedarray_info(env, argv[5], &type, &buf_len, &buf_data, NULL, NULL) != napi_ok ||
-      type != napi_uint8_array || buf_len == 0)
-    return fail_args(env, "copyRuns: buffer must be a non-empty Uint8Array");
-  const double *runs = runs_data;
-  struct failure f = {STATUS_OK, 0, 0, 0};
-  for (uint32_t i = 0; i < count; i++) {
-    if (copy_run(src, dst, buf_data, buf_len, (int64_t)runs[3 * i], (int64_t)runs[3 * i + 1], (int64_t)runs[3 * i + 2],
-                 &f) != 0) {
-      f.run = i;
-      break;
-    }
-  }
-  double *result = result_data;
-  result[0] = f.status;
-  result[1] = f.run;
-  result[2] = f.err;
-  result[3] = f.where;
-  napi_value ret;
-  napi_create_uint32(env, (uint32_t)f.status, &ret);
-  return ret;
-}
-
 /* One block's page copy on several threads: migration/multifd.c's file channels each running
  * read_ramblock_mapped_ram on their share. Threads take chunks of `chunk_pages` pages from control[0]
  * (shared with JS, which may read it), copy every run of set bits in a chunk (the bitmap as in the file:
@@ -163,7 +116,7 @@ static void *block_copy_channel(void *arg) {
   size_t buf_len = (size_t)(c->chunk_pages * c->page_size);
   uint8_t *buf = malloc(buf_len);
   if (buf == NULL) {
-    struct failure f = {STATUS_READ, 0, ENOMEM, (double)c->pages_offset};
+    struct failure f = {STATUS_READ, ENOMEM, (double)c->pages_offset};
     block_copy_fail(c, &f, 0, 0);
     return NULL;
   }
@@ -179,7 +132,7 @@ static void *block_copy_channel(void *arg) {
       }
       int64_t q = p + 1;
       while (q < end && (c->bitmap[q >> 3] >> (q & 7) & 1)) q++;
-      struct failure f = {STATUS_OK, 0, 0, 0};
+      struct failure f = {STATUS_OK, 0, 0};
       int64_t bytes = (q - p) * c->page_size;
       if (copy_run(c->src, c->dst, buf, buf_len, c->pages_offset + p * c->page_size, p * c->page_size, bytes, &f) != 0) {
         __atomic_fetch_add(&c->control[1], (int32_t)copied, __ATOMIC_SEQ_CST);
@@ -464,8 +417,7 @@ NAPI_MODULE_INIT() {
   static const struct {
     const char *name;
     napi_callback fn;
-  } functions[] = {{"copyRuns", copy_runs},
-                   {"copyPages", copy_pages},
+  } functions[] = {{"copyPages", copy_pages},
                    {"mapImage", map_image}, {"unmap", unmap}, {"zeroPages", zero_pages}, {"copyOut", copy_out}};
   napi_value page_size;
   if (napi_create_int64(env, sysconf(_SC_PAGESIZE), &page_size) != napi_ok ||

@@ -1,11 +1,11 @@
 // The copy of one block's set-bit pages (migration/ram.c: read_ramblock_mapped_ram, as each multifd
 // channel runs it in multifd_file_recv_data): take chunks of the block's pages from a shared counter and
 // copy every run of set bits in a chunk to the page's place in the block file, with one positional read
-// and one positional write per run: all of a chunk's runs in one call into the native helper
-// (native-io.ts), or without it two calls from JS per run. Clear-bit pages are never read. Synchronous:
-// the loader threads run it (extract-worker.ts), and so does the calling thread (beside them, or alone
-// for a file too small to be worth starting them). With the native helper, copyBlockPagesOnThreads
-// runs the same loop in C on the helper's own threads instead (copyPages), which start in microseconds.
+// and one positional write per run. Clear-bit pages are never read. With the native helper
+// (native-io.ts), copyBlockPagesOnThreads runs that loop in C on the helper's own threads, which start
+// in microseconds. Without it, copyBlockPages runs it in JS, synchronously: the loader threads run it
+// (extract-worker.ts), and so does the calling thread (beside them, or alone for a file too small to
+// be worth starting them).
 import { closeSync, constants, openSync, readSync, writeSync } from "node:fs";
 import { PageBitmap } from "./bitmap.js";
 import { MAPPED_RAM_LOAD_BUF_SIZE, TARGET_PAGE_SIZE } from "./constants.js";
@@ -16,14 +16,7 @@ import {
   type ExtractJob,
   type ExtractReply,
 } from "./extract-protocol.js";
-import {
-  COPY_OK,
-  COPY_READ_FAILED,
-  COPY_SOURCE_SHORT,
-  errnoText,
-  type NativeIo,
-  nativeIo,
-} from "./native-io.js";
+import { COPY_OK, COPY_READ_FAILED, COPY_SOURCE_SHORT, errnoText, type NativeIo } from "./native-io.js";
 
 /** The reply for a failed read, write or open of `job`'s files at `position`. */
 function ioFailure(
@@ -39,12 +32,9 @@ function ioFailure(
 /** Runs of one chunk at most: every other page set. */
 const MAX_CHUNK_RUNS = EXTRACT_CHUNK_PAGES / 2;
 const runs = new Int32Array(2 * MAX_CHUNK_RUNS);
-/** copyRuns's arguments: [source offset, block file offset, bytes] per run, and where it stopped. */
-const nativeRuns = new Float64Array(3 * MAX_CHUNK_RUNS);
-const nativeResult = new Float64Array(4);
 
 /** Copies runs[0, n) of `job` with a pread and a pwrite each through `buf`; a failure comes back. */
-function copyRunsInJs(
+function copyRuns(
   job: ExtractJob,
   src: number,
   out: number,
@@ -81,55 +71,6 @@ function copyRunsInJs(
     Atomics.add(ctl, EXTRACT_PAGES_DONE, q - p);
   }
   return null;
-}
-
-/** Copies runs[0, n) of `job` with one call into the native helper; a failure comes back. */
-function copyRunsNatively(
-  job: ExtractJob,
-  src: number,
-  out: number,
-  buf: Uint8Array,
-  io: NativeIo,
-  n: number,
-): ExtractReply | null {
-  let pages = 0;
-  for (let r = 0; r < n; r++) {
-    const p = runs[2 * r] as number;
-    const q = runs[2 * r + 1] as number;
-    nativeRuns[3 * r] = job.pagesOffset + p * TARGET_PAGE_SIZE;
-    nativeRuns[3 * r + 1] = p * TARGET_PAGE_SIZE;
-    nativeRuns[3 * r + 2] = (q - p) * TARGET_PAGE_SIZE;
-    pages += q - p;
-  }
-  const status = io.copyRuns(src, out, nativeRuns, n, nativeResult, buf);
-  if (status === COPY_OK) {
-    Atomics.add(new Int32Array(job.control), EXTRACT_PAGES_DONE, pages);
-    return null;
-  }
-  const r = nativeResult[1] as number;
-  return nativeFailure(job, status, {
-    page: runs[2 * r] as number,
-    runBytes: nativeRuns[3 * r + 2] as number,
-    errno: nativeResult[2] as number,
-    at: nativeResult[3] as number,
-  });
-}
-
-/**
- * The reply for a native copy that stopped with `status` in the run starting at `page`: `at` is the
- * failed offset (read: source, write: block file) or, for a short source, the bytes of the run it had.
- */
-function nativeFailure(
-  job: ExtractJob,
-  status: number,
-  run: { page: number; runBytes: number; errno: number; at: number },
-): ExtractReply {
-  if (status === COPY_SOURCE_SHORT) {
-    const from = job.pagesOffset + run.page * TARGET_PAGE_SIZE;
-    return { id: job.id, ok: false, kind: "short", page: run.page, from, got: run.at, want: run.runBytes };
-  }
-  const kind = status === COPY_READ_FAILED ? "read" : "write";
-  return { id: job.id, ok: false, kind, ...errnoText(run.errno, kind), position: run.at };
 }
 
 /**
@@ -180,12 +121,15 @@ export async function copyBlockPagesOnThreads(
         position: 0,
       };
     }
-    return nativeFailure(job, status, {
-      page: result[1] as number,
-      errno: result[2] as number,
-      at: result[3] as number,
-      runBytes: result[4] as number,
-    });
+    // where it stopped: [status, first page of the failed run, errno, offset or bytes there, run bytes]
+    const page = result[1] as number;
+    const at = result[3] as number;
+    if (status === COPY_SOURCE_SHORT) {
+      const from = job.pagesOffset + page * TARGET_PAGE_SIZE;
+      return { id: job.id, ok: false, kind: "short", page, from, got: at, want: result[4] as number };
+    }
+    const kind = status === COPY_READ_FAILED ? "read" : "write";
+    return { id: job.id, ok: false, kind, ...errnoText(result[2] as number, kind), position: at };
   } finally {
     closeSync(src);
     closeSync(out);
@@ -198,7 +142,6 @@ function copyChunks(
   out: number,
   buf: Uint8Array,
   pause: (() => boolean) | undefined,
-  io: NativeIo | null,
 ): ExtractReply {
   const bitmap = new PageBitmap(job.numPages, new Uint8Array(job.bitmap));
   const ctl = new Int32Array(job.control);
@@ -207,7 +150,7 @@ function copyChunks(
     const first = Atomics.add(ctl, EXTRACT_NEXT_CHUNK, 1) * EXTRACT_CHUNK_PAGES;
     if (first >= job.numPages) return { id: job.id, ok: true };
     const n = bitmap.setRunsIn(first, Math.min(first + EXTRACT_CHUNK_PAGES, job.numPages), runs);
-    const failed = io ? copyRunsNatively(job, src, out, buf, io, n) : copyRunsInJs(job, src, out, buf, n);
+    const failed = copyRuns(job, src, out, buf, n);
     if (failed) return failed;
   }
 }
@@ -221,16 +164,10 @@ function chunkCount(job: ExtractJob): number {
  * Runs `job` on this thread with its own descriptors on both files; `buf` is a
  * MAPPED_RAM_LOAD_BUF_SIZE buffer. Failures come back as replies, never as exceptions, and leave no
  * chunk for the job's other channels (they stop after their current one). `pause` is asked before each
- * chunk is taken: when it says so, the reply is `paused` and a later call goes on. Each chunk's runs go
- * through `buf`, in one call into the native helper when it is there (`io`), else from JS.
+ * chunk is taken: when it says so, the reply is `paused` and a later call goes on.
  */
-export function copyBlockPages(
-  job: ExtractJob,
-  buf: Uint8Array,
-  pause?: () => boolean,
-  io: NativeIo | null = nativeIo() ?? null,
-): ExtractReply {
-  const r = copyWithOwnDescriptors(job, buf, pause, io);
+export function copyBlockPages(job: ExtractJob, buf: Uint8Array, pause?: () => boolean): ExtractReply {
+  const r = copyWithOwnDescriptors(job, buf, pause);
   if (!r.ok) Atomics.store(new Int32Array(job.control), EXTRACT_NEXT_CHUNK, chunkCount(job));
   return r;
 }
@@ -239,14 +176,13 @@ function copyWithOwnDescriptors(
   job: ExtractJob,
   buf: Uint8Array,
   pause: (() => boolean) | undefined,
-  io: NativeIo | null,
 ): ExtractReply {
   let src: number | undefined;
   let out: number | undefined;
   try {
     src = openSync(job.source, "r");
     out = openSync(job.output, constants.O_WRONLY);
-    return copyChunks(job, src, out, buf, pause, io);
+    return copyChunks(job, src, out, buf, pause);
   } catch (e) {
     return ioFailure(job, "open", e, 0);
   } finally {

@@ -1,13 +1,13 @@
-// The optional native I/O helper (native/mrc-io.c, built by scripts/build-native.mjs): copies runs of
-// bytes between two files, many runs a call (extract), and maps windows of a RAM image read-only to check
-// and write its pages without copying them into a buffer (save). Loaded once per thread; absent (not
-// built, or MRC_NATIVE=0), callers do the same in JS with pread and pwrite.
+// The optional native I/O helper (native/mrc-io.c, built by scripts/build-native.mjs): copies a block's
+// set-bit pages between two files on threads of its own (extract), and maps windows of a RAM image
+// read-only to check and write its pages without copying them into a buffer (save). Loaded once per
+// thread; absent (not built, or MRC_NATIVE=0), callers do the same in JS with pread and pwrite.
 import { existsSync } from "node:fs";
 import { createRequire } from "node:module";
 import { fileURLToPath } from "node:url";
 import { getSystemErrorMap } from "node:util";
 
-/** result[0] of copyRuns: how the copy ended. */
+/** How copyPages ended: its status, and result[0]. */
 export const COPY_OK = 0;
 export const COPY_READ_FAILED = 1;
 export const COPY_WRITE_FAILED = 2;
@@ -15,27 +15,14 @@ export const COPY_SOURCE_SHORT = 3;
 
 export interface NativeIo {
   /**
-   * Copies `count` runs, each the triple [source offset, output offset, bytes] in `runs`, in order, with
-   * a pread and a pwrite through `buffer` (a run longer than it goes in pieces).
-   * Returns COPY_OK, or how it stopped with `result` = [status, index of the run, errno, offset]: for
-   * COPY_READ_FAILED the source offset, for COPY_WRITE_FAILED the output offset, for COPY_SOURCE_SHORT
-   * the bytes of the run the source still had.
-   */
-  copyRuns(
-    src: number,
-    dst: number,
-    runs: Float64Array,
-    count: number,
-    result: Float64Array,
-    buffer: Uint8Array,
-  ): number;
-  /**
    * Copies every set-bit page p of a block (`bitmap` as in the file: bit p is byte p / 8, bit p % 8) from
    * `src` at pagesOffset + p * pageSize to `dst` at p * pageSize, a pread and a pwrite per run, on
    * `threads` threads off the JS thread. The threads take chunks of `chunkPages` pages from control[0]
    * and add the pages they copied to control[1]; the first failure moves control[0] past the last chunk.
-   * Then `done(status)`, with `result` = [status, first page of the failed run, errno, offset (as in
-   * copyRuns), bytes of that run]. The arrays must stay untouched until then.
+   * Then `done(status)`, with `result` = [status, first page of the failed run, errno, offset, bytes of
+   * that run]: the offset is the source's for COPY_READ_FAILED, the output's for COPY_WRITE_FAILED, and
+   * for COPY_SOURCE_SHORT the bytes of the run the source still had. The arrays must stay untouched
+   * until then.
    */
   copyPages(
     src: number,

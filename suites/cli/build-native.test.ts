@@ -55,7 +55,6 @@ describe("build-native", () => {
       expect(Object.keys(mod).sort()).toEqual([
         "copyOut",
         "copyPages",
-        "copyRuns",
         "mapImage",
         "pageSize",
         "unmap",

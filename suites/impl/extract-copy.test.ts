@@ -1,21 +1,22 @@
-// copyBlockPages (extract-copy.ts), the copy every loader channel runs, on a hand-made page array:
-// set-bit pages land at their place in the block file, clear-bit ones stay holes, and a copy told to
-// pause stops between chunks and goes on where it stopped when called again (the calling thread
-// copies in slices beside the worker threads). Every case runs with the native helper's copy
-// (native/mrc-io.c, sendfile per run) and with the JS one (pread and pwrite per run): the replies must be
-// the same, failures included. Without the helper built its cases skip with one line, or fail under
-// MRC_REQUIRE_NATIVE=1 (CI).
+// The copy every loader channel runs (extract-copy.ts), on a hand-made page array: set-bit pages land at
+// their place in the block file, clear-bit ones stay holes, and a failure leaves no chunk for the other
+// channels. Every such case runs with the native helper's copy (copyBlockPagesOnThreads: native/mrc-io.c
+// on a thread of its own) and with the JS one (copyBlockPages): the replies must be the same, failures
+// included. The JS copy can also be told to pause: it stops between chunks and goes on where it stopped
+// when called again (the calling thread copies in slices beside the worker threads). Without the helper
+// built its cases skip with one line, or fail under MRC_REQUIRE_NATIVE=1 (CI).
 import { mkdir, readFile, rm, truncate, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, describe, expect, it as vitestIt } from "vitest";
-import { copyBlockPages as copyBlock, newCopyBuffer } from "../../src/impl/extract-copy.js";
+import { copyBlockPages, copyBlockPagesOnThreads, newCopyBuffer } from "../../src/impl/extract-copy.js";
 import {
   EXTRACT_CONTROL_BYTES,
   EXTRACT_NEXT_CHUNK,
   EXTRACT_PAGES_DONE,
   type ExtractJob,
+  type ExtractReply,
 } from "../../src/impl/extract-protocol.js";
-import { type NativeIo, nativeIo } from "../../src/impl/native-io.js";
+import { nativeIo } from "../../src/impl/native-io.js";
 import { tempDir } from "../cli/fixtures.js";
 import { firstDifferingPage } from "../helpers/images.js";
 
@@ -81,69 +82,36 @@ async function differingPage(j: ExtractJob, want: Uint8Array): Promise<number> {
   return firstDifferingPage(new Uint8Array(await readFile(j.output)), want);
 }
 
-describe.each([
-  ["native", native ?? null],
-  ["js", null],
-] as const)("copyBlockPages (%s copy)", (copier, io: NativeIo | null) => {
-  const copyBlockPages = (j: ExtractJob, buf: Uint8Array, pause?: () => boolean) =>
-    copyBlock(j, buf, pause, io);
-  const skip = copier === "native" && io === null && process.env.MRC_REQUIRE_NATIVE !== "1";
-  const it = skip ? vitestIt.skip : vitestIt;
+/** One channel's copy of a job, to the end or its first failure. */
+type Copy = (j: ExtractJob) => Promise<ExtractReply>;
 
-  if (copier === "native") {
-    it("has the native helper (built by npm run build)", () => {
-      expect(io).not.toBeNull();
-    });
-  }
+const copies: ReadonlyArray<readonly [string, Copy | null]> = [
+  ["native", native ? (j) => copyBlockPagesOnThreads(j, 1, native) : null],
+  ["js", async (j) => copyBlockPages(j, newCopyBuffer())],
+];
+
+describe.each(copies)("%s copy", (copier, copyOrNull) => {
+  const skip = copyOrNull === null && process.env.MRC_REQUIRE_NATIVE !== "1";
+  const it = skip ? vitestIt.skip : vitestIt;
+  const copy: Copy = (j) => {
+    if (copyOrNull === null) throw new Error("MRC_REQUIRE_NATIVE=1 but dist/native/mrc-io.node is not built");
+    return copyOrNull(j);
+  };
 
   it("copies every set-bit page to its place and nothing else", async () => {
     const j = await job("whole", copier);
-    expect(copyBlockPages(j, newCopyBuffer())).toEqual({ id: 7, ok: true });
+    expect(await copy(j)).toEqual({ id: 7, ok: true });
     expect(await differingPage(j, expected())).toBe(-1);
     // three chunks taken, then a fourth take finds none left
     expect(Array.from(new Int32Array(j.control))).toEqual([4, setPages]);
     expect(setPages).toBe(480);
   });
 
-  it("told to pause, it takes no chunk and replies paused", async () => {
-    const j = await job("paused", copier);
-    expect(copyBlockPages(j, newCopyBuffer(), () => true)).toEqual({ id: 7, ok: true, paused: true });
-    const ctl = new Int32Array(j.control);
-    expect([ctl[EXTRACT_NEXT_CHUNK], ctl[EXTRACT_PAGES_DONE]]).toEqual([0, 0]);
-    expect(await differingPage(j, new Uint8Array(PAGES * PAGE))).toBe(-1);
-  });
-
-  it("paused after every chunk and called again, it copies one chunk a call and the whole block", async () => {
-    const j = await job("slices", copier);
-    const buf = newCopyBuffer();
-    const ctl = new Int32Array(j.control);
-    const seen: number[][] = [];
-    for (;;) {
-      let asked = 0;
-      const r = copyBlockPages(j, buf, () => asked++ > 0);
-      seen.push([ctl[EXTRACT_NEXT_CHUNK] as number, ctl[EXTRACT_PAGES_DONE] as number]);
-      if (!(r.ok && r.paused)) {
-        expect(r).toEqual({ id: 7, ok: true });
-        break;
-      }
-    }
-    const setIn = (a: number, b: number) =>
-      Array.from({ length: b - a }, (_, i) => a + i).filter(isSet).length;
-    expect(seen).toEqual([
-      [1, setIn(0, 256)],
-      [2, setIn(0, 512)],
-      [3, setIn(0, 700)],
-      [4, setIn(0, 700)],
-    ]);
-    expect(await differingPage(j, expected())).toBe(-1);
-  });
-
   it("a failure leaves no chunk for the other channels: a later call takes none", async () => {
     const j = await job("short", copier);
     // the file ends inside the run [298, 342) of chunk 1 (pages 256–511): two of its 44 pages are there
     await truncate(j.source, PAGES_OFFSET + 300 * PAGE);
-    const buf = newCopyBuffer();
-    expect(copyBlockPages(j, buf)).toEqual({
+    expect(await copy(j)).toEqual({
       id: 7,
       ok: false,
       kind: "short",
@@ -156,7 +124,7 @@ describe.each([
     const done = ctl[EXTRACT_PAGES_DONE];
     expect(ctl[EXTRACT_NEXT_CHUNK]).toBe(3);
     // another channel, calling now, finds nothing left and copies nothing
-    expect(copyBlockPages(j, buf)).toEqual({ id: 7, ok: true });
+    expect(await copy(j)).toEqual({ id: 7, ok: true });
     expect([ctl[EXTRACT_NEXT_CHUNK], ctl[EXTRACT_PAGES_DONE]]).toEqual([4, done]);
   });
 
@@ -164,7 +132,7 @@ describe.each([
     const j = await job("readfails", copier);
     const folder = join(dir, `readfails-${copier}.dir`);
     await mkdir(folder);
-    expect(copyBlockPages({ ...j, source: folder }, newCopyBuffer())).toEqual({
+    expect(await copy({ ...j, source: folder })).toEqual({
       id: 7,
       ok: false,
       kind: "read",
@@ -177,7 +145,7 @@ describe.each([
 
   it("a write that fails names the block file offset (the block file is /dev/full: ENOSPC)", async () => {
     const j = await job("writefails", copier);
-    expect(copyBlockPages({ ...j, output: "/dev/full" }, newCopyBuffer())).toEqual({
+    expect(await copy({ ...j, output: "/dev/full" })).toEqual({
       id: 7,
       ok: false,
       kind: "write",
@@ -186,4 +154,42 @@ describe.each([
       position: 1 * PAGE,
     });
   });
+});
+
+describe("copyBlockPages told to pause (the calling thread's slices)", () => {
+  vitestIt("told to pause, it takes no chunk and replies paused", async () => {
+    const j = await job("paused", "js");
+    expect(copyBlockPages(j, newCopyBuffer(), () => true)).toEqual({ id: 7, ok: true, paused: true });
+    const ctl = new Int32Array(j.control);
+    expect([ctl[EXTRACT_NEXT_CHUNK], ctl[EXTRACT_PAGES_DONE]]).toEqual([0, 0]);
+    expect(await differingPage(j, new Uint8Array(PAGES * PAGE))).toBe(-1);
+  });
+
+  vitestIt(
+    "paused after every chunk and called again, it copies one chunk a call and the whole block",
+    async () => {
+      const j = await job("slices", "js");
+      const buf = newCopyBuffer();
+      const ctl = new Int32Array(j.control);
+      const seen: number[][] = [];
+      for (;;) {
+        let asked = 0;
+        const r = copyBlockPages(j, buf, () => asked++ > 0);
+        seen.push([ctl[EXTRACT_NEXT_CHUNK] as number, ctl[EXTRACT_PAGES_DONE] as number]);
+        if (!(r.ok && r.paused)) {
+          expect(r).toEqual({ id: 7, ok: true });
+          break;
+        }
+      }
+      const setIn = (a: number, b: number) =>
+        Array.from({ length: b - a }, (_, i) => a + i).filter(isSet).length;
+      expect(seen).toEqual([
+        [1, setIn(0, 256)],
+        [2, setIn(0, 512)],
+        [3, setIn(0, 700)],
+        [4, setIn(0, 700)],
+      ]);
+      expect(await differingPage(j, expected())).toBe(-1);
+    },
+  );
 });

@@ -1,6 +1,6 @@
 // The native I/O helper (native/mrc-io.c through src/impl/native-io.ts) on its own: mapped image windows,
-// zero-page flags, a file that shrinks under a mapping (SIGBUS, caught), copyRuns' result words, and
-// copyPages: a block's set-bit pages on several threads.
+// zero-page flags, a file that shrinks under a mapping (SIGBUS, caught), and copyPages: a block's
+// set-bit pages on several threads, with its result words.
 // The copies and saves built on it are checked against the JS paths in extract-copy.test.ts and
 // writer-channels.test.ts. Without the helper built these skip with one line, or fail under
 // MRC_REQUIRE_NATIVE=1 (CI).
@@ -114,87 +114,6 @@ describe.skipIf(io === undefined && !required)("native I/O helper", () => {
     expect(() => n.zeroPages(new ArrayBuffer(PAGE), 0, 2, PAGE, new Uint8Array(2))).toThrow(
       "zeroPages: the pages must lie in the buffer and out must have a byte per page",
     );
-  });
-
-  it("copyRuns copies each run to its place, through a buffer smaller than a run, and says where a short source ended", () => {
-    const n = helper();
-    const src = join(dir, "runs.src");
-    const dst = join(dir, "runs.dst");
-    const bytes = new Uint8Array(10 * PAGE);
-    for (let i = 0; i < bytes.length; i++) bytes[i] = (i * 7 + (i >>> 12)) & 0xff;
-    writeFileSync(src, bytes);
-    writeFileSync(dst, new Uint8Array(0));
-    const s = openSync(src, "r");
-    const d = openSync(dst, "r+");
-    try {
-      // [source offset, output offset, bytes]
-      const runs = new Float64Array([
-        PAGE,
-        0,
-        2 * PAGE,
-        5 * PAGE,
-        8 * PAGE,
-        PAGE,
-        9 * PAGE,
-        3 * PAGE,
-        3 * PAGE,
-      ]);
-      const result = new Float64Array(4);
-      // smaller than the runs: a run goes in pieces
-      const buffer = new Uint8Array(PAGE + 512);
-      expect(n.copyRuns(s, d, runs, 2, result, buffer)).toBe(COPY_OK);
-      expect(Array.from(result)).toEqual([COPY_OK, 0, 0, 0]);
-      const out = readFileSync(dst);
-      expect(out.length).toBe(9 * PAGE);
-      expect(Buffer.compare(out.subarray(0, 2 * PAGE), bytes.subarray(PAGE, 3 * PAGE))).toBe(0);
-      expect(Buffer.compare(out.subarray(8 * PAGE), bytes.subarray(5 * PAGE, 6 * PAGE))).toBe(0);
-      // the third run reads from 9 pages in: one page of its three is there
-      expect(n.copyRuns(s, d, runs, 3, result, buffer)).toBe(COPY_SOURCE_SHORT);
-      expect(Array.from(result)).toEqual([COPY_SOURCE_SHORT, 2, 0, PAGE]);
-      expect(Buffer.compare(readFileSync(dst).subarray(3 * PAGE, 4 * PAGE), bytes.subarray(9 * PAGE))).toBe(
-        0,
-      );
-    } finally {
-      closeSync(s);
-      closeSync(d);
-    }
-  });
-
-  it("copyRuns refuses an empty buffer", () => {
-    expect(() =>
-      helper().copyRuns(0, 1, new Float64Array(3), 1, new Float64Array(4), new Uint8Array(0)),
-    ).toThrow("copyRuns: buffer must be a non-empty Uint8Array");
-  });
-
-  it("copyRuns names a read failure at the source offset and a write failure at the output offset", () => {
-    const n = helper();
-    const src = join(dir, "rw.src");
-    writeFileSync(src, new Uint8Array(4 * PAGE).fill(5));
-    const result = new Float64Array(4);
-    const folder = openSync(dir, "r");
-    const full = openSync("/dev/full", "w");
-    const s = openSync(src, "r");
-    try {
-      expect(
-        n.copyRuns(folder, full, new Float64Array([3 * PAGE, 0, PAGE]), 1, result, new Uint8Array(PAGE)),
-      ).toBe(COPY_READ_FAILED);
-      expect(Array.from(result)).toEqual([COPY_READ_FAILED, 0, 21, 3 * PAGE]); // EISDIR
-      expect(
-        n.copyRuns(
-          s,
-          full,
-          new Float64Array([0, 0, PAGE, 0, 7 * PAGE, PAGE]),
-          2,
-          result,
-          new Uint8Array(PAGE),
-        ),
-      ).toBe(COPY_WRITE_FAILED);
-      expect(Array.from(result)).toEqual([COPY_WRITE_FAILED, 0, 28, 0]); // ENOSPC
-    } finally {
-      closeSync(folder);
-      closeSync(full);
-      closeSync(s);
-    }
   });
 
   /** copyPages of `bitmap` from a source file of `bytes` into an empty block file; its status and words. */
