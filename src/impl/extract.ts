@@ -269,6 +269,37 @@ function blockJob(src: FileSource, i: number, { block, bitmap, out }: BlockCopy)
 }
 
 /**
+ * Progress of block jobs copied on other threads: the pages their channels have counted in the jobs'
+ * controls, reported every 100 ms while they run (the copying threads never call back).
+ */
+class JobProgress {
+  private readonly controls: Int32Array[] = [];
+  private readonly timer: ReturnType<typeof setInterval> | undefined;
+
+  constructor(
+    private readonly total: bigint,
+    private readonly onProgress: ((done: bigint, total: bigint) => void) | undefined,
+  ) {
+    this.timer = onProgress ? setInterval(() => this.report(), 100) : undefined;
+  }
+
+  /** Counts `job`'s pages from now on. */
+  track(job: ExtractJob): void {
+    this.controls.push(new Int32Array(job.control));
+  }
+
+  /** Reports the bytes copied so far. */
+  report(): void {
+    const pages = this.controls.reduce((s, c) => s + BigInt(Atomics.load(c, EXTRACT_PAGES_DONE)), 0n);
+    this.onProgress?.(pages * TARGET_PAGE_SIZE_N, this.total);
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+  }
+}
+
+/**
  * Copies the set-bit pages of the blocks with EXTRACT_CHANNELS loader channels, like QEMU's multifd
  * load: the calling thread and EXTRACT_CHANNELS − 1 worker threads, each with its own descriptors,
  * take 1 MiB chunks of a block from a shared counter. The calling thread starts at once (workers take
@@ -282,16 +313,12 @@ async function copyPagesInParallel(
 ): Promise<void> {
   const { Worker } = requireBuiltin("node:worker_threads") as typeof import("node:worker_threads");
   const workers = Array.from({ length: EXTRACT_CHANNELS - 1 }, () => new Worker(extractWorkerUrl()));
-  const controls: Int32Array[] = [];
-  const pagesDone = () => controls.reduce((s, c) => s + BigInt(Atomics.load(c, EXTRACT_PAGES_DONE)), 0n);
-  const timer = onProgress
-    ? setInterval(() => onProgress(pagesDone() * TARGET_PAGE_SIZE_N, total), 100)
-    : undefined;
+  const progress = new JobProgress(total, onProgress);
   const buf = newCopyBuffer();
   try {
     for (const [i, copy] of blocks.entries()) {
       const job = blockJob(src, i, copy);
-      controls.push(new Int32Array(job.control));
+      progress.track(job);
       const replies = workers.map((w) => runJob(w, job));
       let mine: ExtractReply;
       for (;;) {
@@ -304,9 +331,9 @@ async function copyPagesInParallel(
       const theirs = await Promise.all(replies);
       for (const r of [mine, ...theirs]) if (!r.ok) throw replyError(r, copy.block, copy.out);
     }
-    onProgress?.(pagesDone() * TARGET_PAGE_SIZE_N, total);
+    progress.report();
   } finally {
-    clearInterval(timer);
+    progress.stop();
     await Promise.all(workers.map((w) => w.terminate()));
   }
 }
@@ -323,21 +350,17 @@ async function copyPagesOnNativeThreads(
   onProgress: ((done: bigint, total: bigint) => void) | undefined,
   io: NativeIo,
 ): Promise<void> {
-  const controls: Int32Array[] = [];
-  const pagesDone = () => controls.reduce((s, c) => s + BigInt(Atomics.load(c, EXTRACT_PAGES_DONE)), 0n);
-  const timer = onProgress
-    ? setInterval(() => onProgress(pagesDone() * TARGET_PAGE_SIZE_N, total), 100)
-    : undefined;
+  const progress = new JobProgress(total, onProgress);
   try {
     for (const [i, copy] of blocks.entries()) {
       const job = blockJob(src, i, copy);
-      controls.push(new Int32Array(job.control));
+      progress.track(job);
       const r = await copyBlockPagesOnThreads(job, EXTRACT_CHANNELS, io);
       if (!r.ok) throw replyError(r, copy.block, copy.out);
     }
-    onProgress?.(pagesDone() * TARGET_PAGE_SIZE_N, total);
+    progress.report();
   } finally {
-    clearInterval(timer);
+    progress.stop();
   }
 }
 
