@@ -197,6 +197,27 @@ describe.skipIf(io === undefined && !required)("native I/O helper", () => {
     expect(r.control).toEqual([2, 0]);
   });
 
+  it("copyPages writes a chunk's runs before its short one, and counts only whole runs", async () => {
+    // chunk 1 (pages 8-15): page 8, then pages 10-13, of which the 12-page file has 10 and 11
+    const bitmap = new Uint8Array([0, 0b0011_1101]);
+    const source = pagesAfter(0, 12);
+    const r = await copyPages("short2", source, bitmap, 16, 0, 1);
+    expect(r.result).toEqual([COPY_SOURCE_SHORT, 10, 0, 2 * PAGE, 4 * PAGE]);
+    expect(r.control).toEqual([2, 1]);
+    expect(r.out.length).toBe(12 * PAGE);
+    expect(Buffer.compare(r.out.subarray(8 * PAGE, 9 * PAGE), source.subarray(8 * PAGE, 9 * PAGE))).toBe(0);
+    expect(r.out.subarray(9 * PAGE, 10 * PAGE).every((b) => b === 0)).toBe(true);
+    expect(Buffer.compare(r.out.subarray(10 * PAGE), source.subarray(10 * PAGE))).toBe(0);
+  });
+
+  it("copyPages names the first failure in file order: a write before a later short read", async () => {
+    // the same chunk into /dev/full: page 8's write fails before the short run after it
+    const bitmap = new Uint8Array([0, 0b0011_1101]);
+    const r = await copyPages("full2", pagesAfter(0, 12), bitmap, 16, 0, 1, "/dev/full");
+    expect(r.result).toEqual([COPY_WRITE_FAILED, 8, 28, 8 * PAGE, PAGE]);
+    expect(r.control).toEqual([2, 0]);
+  });
+
   it("copyPages names a write failure at the output offset (ENOSPC on /dev/full)", async () => {
     const bitmap = new Uint8Array([0b0110_0000]); // pages 5 and 6: one run
     const r = await copyPages("full", pagesAfter(0, 8), bitmap, 8, 0, 2, "/dev/full");
