@@ -92,12 +92,13 @@ static napi_value fail_args(napi_env env, const char *what) {
  * The write lock: the kernel takes the output's inode lock around every buffered write (tmpfs, ext4),
  * so writes to one file never overlap anyway; when two threads meet there, the one that waits spins and
  * sleeps in the kernel, and the copy got slower with a second thread, not faster. One writer at a time,
- * the other thread reading its next chunk meanwhile, is faster everywhere. In C on the 2-CPU VM, two
+ * the other thread reading its next chunk meanwhile, is faster or the same. In C on the 2-CPU VM, two
  * threads, medians of 3: 52 000 runs of one page to tmpfs (4 GiB, 95 % zero) 106 -> 87 ms; 1 GiB with
  * 50 % zero pages 195 -> 150 ms to tmpfs, 283 -> 205 ms to ext4; 1 GiB of runs of 256 pages ~300 ms
  * either way. A waiter spins (the other's chunk of writes takes tens of microseconds), and yields its CPU
  * after a while, so a descheduled holder can run (with two CPU hogs beside it, 133 ms against 131-195
- * without the lock, 226-237 ms with a spin that never yields). */
+ * without the lock, 226-237 ms with a spin that never yields; both threads on one CPU, 40 ms for 13 000
+ * runs either way). */
 struct block_copy {
   int src, dst, threads;
   const uint8_t *bitmap;
