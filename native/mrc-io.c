@@ -20,6 +20,10 @@
 // Node's headers are there; src/impl/native-io.ts loads it, and without it the same copy runs in JS.
 #define _GNU_SOURCE
 #include <errno.h>
+#ifdef __linux__
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#endif
 #include <node_api.h>
 #include <pthread.h>
 #include <sched.h>
@@ -30,6 +34,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 enum { STATUS_OK = 0, STATUS_READ = 1, STATUS_WRITE = 2, STATUS_SHORT = 3 };
@@ -95,17 +100,23 @@ static napi_value fail_args(napi_env env, const char *what) {
  * the other thread reading its next chunk meanwhile, is faster or the same. In C on the 2-CPU VM, two
  * threads, medians of 3: 52 000 runs of one page to tmpfs (4 GiB, 95 % zero) 106 -> 87 ms; 1 GiB with
  * 50 % zero pages 195 -> 150 ms to tmpfs, 283 -> 205 ms to ext4; 1 GiB of runs of 256 pages ~300 ms
- * either way. A waiter spins (the other's chunk of writes takes tens of microseconds), and yields its CPU
- * after a while, so a descheduled holder can run (with two CPU hogs beside it, 133 ms against 131-195
- * without the lock, 226-237 ms with a spin that never yields; both threads on one CPU, 40 ms for 13 000
- * runs either way). */
+ * either way. A waiter spins for up to WRITE_LOCK_SPIN_NS (the other's chunk of writes takes tens of
+ * microseconds; waking a sleeper costs more: a plain mutex made it 155-172 ms), then sleeps on a futex
+ * (src/impl/write-lock.ts does the same for mrc save's threads). Sleeping matters when the holder stalls
+ * in the kernel (writeback throttling, reclaim): 4 GiB of dense runs onto ext4 take 0.9 to 6 s on this VM
+ * whichever lock is used, and in the slow runs a waiter that spun and yielded instead burnt 1.1-5.5 s of
+ * user CPU, a sleeping one at most 0.7 s; elsewhere the two are as fast (1 GiB onto ext4: 0.20-0.23 s
+ * for both). With two CPU hogs beside it, 126-148 ms for the 4 GiB 95 %-zero copy (122-182 ms without
+ * the lock). A process that may run on one CPU only does not spin: there, 1 GiB 50 % zero took 250-258 ms
+ * with a waiter that sleeps at once, 264-268 ms with one that spins first, 252-278 ms without the lock. */
 struct block_copy {
   int src, dst, threads;
   const uint8_t *bitmap;
   int64_t num_pages, pages_offset, page_size, chunk_pages;
   int32_t *control;
   pthread_mutex_t lock;
-  int write_lock;
+  int write_lock; /* 0 free, 1 held, 2 held and a thread may sleep on it (Drepper's mutex2) */
+  int64_t spin_ns; /* how long a waiter spins: 0 when this process may run on one CPU only */
   struct failure f;
   double page, run_bytes; /* the failed run: its first page, and its bytes */
   napi_async_work work;
@@ -120,24 +131,51 @@ static inline void cpu_relax(void) {
 #endif
 }
 
-enum { WRITE_LOCK_SPINS = 4096 };
+enum { WRITE_LOCK_SPIN_NS = 300000 };
 
-static void write_lock(struct block_copy *c) {
-  unsigned spins = 0;
-  for (;;) {
-    if (__atomic_load_n(&c->write_lock, __ATOMIC_RELAXED) == 0 &&
-        __atomic_exchange_n(&c->write_lock, 1, __ATOMIC_ACQUIRE) == 0)
-      return;
-    if (++spins < WRITE_LOCK_SPINS) {
-      cpu_relax();
-    } else {
-      sched_yield();
-      spins = 0;
-    }
-  }
+static int64_t monotonic_ns(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
 }
 
-static void write_unlock(struct block_copy *c) { __atomic_store_n(&c->write_lock, 0, __ATOMIC_RELEASE); }
+static int write_lock_take(int *word, int from, int to) {
+  return __atomic_compare_exchange_n(word, &from, to, 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED);
+}
+
+/* Whether this process may run on more than one CPU: on one, a waiter's spin only delays the holder. */
+static int on_several_cpus(void) {
+#ifdef __linux__
+  cpu_set_t set;
+  if (sched_getaffinity(0, sizeof set, &set) == 0) return CPU_COUNT(&set) > 1;
+#endif
+  return sysconf(_SC_NPROCESSORS_ONLN) > 1;
+}
+
+static void write_lock(struct block_copy *c) {
+  if (write_lock_take(&c->write_lock, 0, 1)) return;
+  int64_t until = monotonic_ns() + c->spin_ns;
+  for (unsigned i = 1;; i++) {
+    if (__atomic_load_n(&c->write_lock, __ATOMIC_RELAXED) == 0 && write_lock_take(&c->write_lock, 0, 1)) return;
+    if ((i & 63) == 0 && monotonic_ns() > until) break;
+    cpu_relax();
+  }
+#ifdef __linux__
+  /* taken as 2 (a sleeper may wait), so the unlock wakes one */
+  while (__atomic_exchange_n(&c->write_lock, 2, __ATOMIC_ACQUIRE) != 0)
+    syscall(SYS_futex, &c->write_lock, FUTEX_WAIT_PRIVATE, 2, NULL, NULL, 0);
+#else
+  while (!write_lock_take(&c->write_lock, 0, 1)) sched_yield();
+#endif
+}
+
+static void write_unlock(struct block_copy *c) {
+  if (__atomic_exchange_n(&c->write_lock, 0, __ATOMIC_RELEASE) == 2) {
+#ifdef __linux__
+    syscall(SYS_futex, &c->write_lock, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+#endif
+  }
+}
 
 static void block_copy_fail(struct block_copy *c, const struct failure *f, int64_t page, int64_t run_bytes) {
   pthread_mutex_lock(&c->lock);
@@ -307,6 +345,7 @@ static napi_value copy_pages(napi_env env, napi_callback_info info) {
   c->chunk_pages = (int64_t)chunk_pages;
   c->control = control_data;
   c->f.status = STATUS_OK;
+  c->spin_ns = on_several_cpus() ? WRITE_LOCK_SPIN_NS : 0;
   pthread_mutex_init(&c->lock, NULL);
   napi_value name;
   int ok = napi_create_string_utf8(env, "mrc-copy-pages", NAPI_AUTO_LENGTH, &name) == napi_ok;

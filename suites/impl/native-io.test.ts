@@ -178,6 +178,30 @@ describe.skipIf(io === undefined && !required)("native I/O helper", () => {
     },
   );
 
+  it("copyPages on 8 threads hands the write lock around 256 chunks of runs and copies every page", async () => {
+    // 2048 pages, every other one set plus a run of 40 and the last page: the threads take turns writing, and waiters that
+    // spin past their budget sleep (two CPUs, eight threads), so a lost wake-up would hang here
+    const pages = 2048;
+    const bytes = pagesAfter(0, pages);
+    const bitmap = new Uint8Array(pages / 8).fill(0b0101_0101);
+    for (const p of [...Array(40).keys()].map((i) => 1000 + i).concat(pages - 1))
+      bitmap[p >> 3] = (bitmap[p >> 3] as number) | (1 << (p & 7));
+    const set = (p: number) => (((bitmap[p >> 3] as number) >> (p & 7)) & 1) === 1;
+    let count = 0;
+    for (let p = 0; p < pages; p++) if (set(p)) count++;
+    for (let round = 0; round < 5; round++) {
+      const r = await copyPages(`lock${round}`, bytes, bitmap, pages, 0, 8);
+      expect(r.result).toEqual([COPY_OK, 0, 0, 0, 0]);
+      expect(r.control).toEqual([pages / 8 + 8, count]);
+      expect(r.out.length).toBe(pages * PAGE);
+      for (let p = 0; p < pages; p++) {
+        const want = set(p) ? bytes.subarray(p * PAGE, (p + 1) * PAGE) : new Uint8Array(PAGE);
+        const got = r.out.subarray(p * PAGE, (p + 1) * PAGE);
+        if (Buffer.compare(got, want) !== 0) expect.fail(`round ${round}: page ${p} differs`);
+      }
+    }
+  });
+
   it("copyPages with a bitmap of no set bit writes nothing", async () => {
     const r = await copyPages("none", pagesAfter(0, 16), new Uint8Array(2), 16, 0, 2);
     expect(r.status).toBe(COPY_OK);
