@@ -229,6 +229,7 @@ static void *block_copy_channel(void *arg) {
         break;
       p = q;
     }
+    if (n == 0) continue; /* a chunk of clear bits: nothing to write, no lock to take */
     /* write what was read, in order: a write failure before the failed read is the first failure */
     struct failure write_failure = {STATUS_OK, 0, 0};
     int64_t copied = 0;
