@@ -33,15 +33,18 @@ function ioFailure(
 const MAX_CHUNK_RUNS = EXTRACT_CHUNK_PAGES / 2;
 const runs = new Int32Array(2 * MAX_CHUNK_RUNS);
 
-/** Copies runs[0, n) of `job` with a pread and a pwrite each through `buf`; a failure comes back. */
+/**
+ * Copies runs[0, n) of `job` with a pread and a pwrite each through `buf`, counting the pages in `ctl`
+ * (the job's control); a failure comes back.
+ */
 function copyRuns(
   job: ExtractJob,
+  ctl: Int32Array,
   src: number,
   out: number,
   buf: Uint8Array,
   n: number,
 ): ExtractReply | null {
-  const ctl = new Int32Array(job.control);
   for (let r = 0; r < n; r++) {
     const p = runs[2 * r] as number;
     const q = runs[2 * r + 1] as number;
@@ -150,7 +153,7 @@ function copyChunks(
     const first = Atomics.add(ctl, EXTRACT_NEXT_CHUNK, 1) * EXTRACT_CHUNK_PAGES;
     if (first >= job.numPages) return { id: job.id, ok: true };
     const n = bitmap.setRunsIn(first, Math.min(first + EXTRACT_CHUNK_PAGES, job.numPages), runs);
-    const failed = copyRuns(job, src, out, buf, n);
+    const failed = copyRuns(job, ctl, src, out, buf, n);
     if (failed) return failed;
   }
 }
