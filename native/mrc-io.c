@@ -9,12 +9,13 @@
 //   source offset, a write error at the output offset, or the source ending early. (sendfile was tried:
 //   a little faster on one thread, slower on the two extract runs: 110 against 92 ms for 52 000 runs of
 //   one page, 353 against 285 ms for 1 GiB of runs of 256 pages, in C on the 2-CPU VM.)
-// - `mrc save`'s reads of a RAM image (src/impl/channel-worker.ts): mapImage maps a window of the image
-//   read-only, as QEMU's guest RAM is mapped, so pages are checked for zeros where they lie (zeroPages)
-//   and only the others are copied out (copyOut) to be written. A window is unmapped (unmap) before the
-//   next is mapped. A page the image no longer has (the file shrank after it was checked) raises SIGBUS
-//   on access; zeroPages and copyOut (the copy of the other pages into a slot), the only readers of a
-//   mapping, catch it and say so, and the caller rereads with pread, which names the short image.
+// - `mrc save`'s bulk pass (src/impl/save-pages.ts): savePages reads each block's pages from its RAM
+//   image through read-only mappings, as QEMU's guest RAM is mapped, finds the zero pages where they lie,
+//   sets and clears their bits in the shared bitmap, and writes each run of the other pages with
+//   pwrites straight from the mapping, on threads of its own taking chunks of the image from a shared
+//   counter, one writer at a time (see struct block_save). An image that shrinks under its mapping
+//   (SIGBUS, caught, or EFAULT from a write) has the chunk read again with pread, which says where it
+//   ends.
 //
 // Optional: scripts/build-native.mjs builds it into dist/native/mrc-io.node when a C compiler and
 // Node's headers are there; src/impl/native-io.ts loads it, and without it the same copy runs in JS.
@@ -109,14 +110,18 @@ static napi_value fail_args(napi_env env, const char *what) {
  * for both). With two CPU hogs beside it, 126-148 ms for the 4 GiB 95 %-zero copy (122-182 ms without
  * the lock). A process that may run on one CPU only does not spin: there, 1 GiB 50 % zero took 250-258 ms
  * with a waiter that sleeps at once, 264-268 ms with one that spins first, 252-278 ms without the lock. */
+struct write_lock {
+  int word;        /* 0 free, 1 held, 2 held and a thread may sleep on it (Drepper's mutex2) */
+  int64_t spin_ns; /* how long a waiter spins: 0 when this process may run on one CPU only */
+};
+
 struct block_copy {
   int src, dst, threads;
   const uint8_t *bitmap;
   int64_t num_pages, pages_offset, page_size, chunk_pages;
   int32_t *control;
   pthread_mutex_t lock;
-  int write_lock; /* 0 free, 1 held, 2 held and a thread may sleep on it (Drepper's mutex2) */
-  int64_t spin_ns; /* how long a waiter spins: 0 when this process may run on one CPU only */
+  struct write_lock write_lock;
   struct failure f;
   double page, run_bytes; /* the failed run: its first page, and its bytes */
   napi_async_work work;
@@ -152,27 +157,27 @@ static int on_several_cpus(void) {
   return sysconf(_SC_NPROCESSORS_ONLN) > 1;
 }
 
-static void write_lock(struct block_copy *c) {
-  if (write_lock_take(&c->write_lock, 0, 1)) return;
-  int64_t until = monotonic_ns() + c->spin_ns;
+static void write_lock(struct write_lock *l) {
+  if (write_lock_take(&l->word, 0, 1)) return;
+  int64_t until = monotonic_ns() + l->spin_ns;
   for (unsigned i = 1;; i++) {
-    if (__atomic_load_n(&c->write_lock, __ATOMIC_RELAXED) == 0 && write_lock_take(&c->write_lock, 0, 1)) return;
+    if (__atomic_load_n(&l->word, __ATOMIC_RELAXED) == 0 && write_lock_take(&l->word, 0, 1)) return;
     if ((i & 63) == 0 && monotonic_ns() > until) break;
     cpu_relax();
   }
 #ifdef __linux__
   /* taken as 2 (a sleeper may wait), so the unlock wakes one */
-  while (__atomic_exchange_n(&c->write_lock, 2, __ATOMIC_ACQUIRE) != 0)
-    syscall(SYS_futex, &c->write_lock, FUTEX_WAIT_PRIVATE, 2, NULL, NULL, 0);
+  while (__atomic_exchange_n(&l->word, 2, __ATOMIC_ACQUIRE) != 0)
+    syscall(SYS_futex, &l->word, FUTEX_WAIT_PRIVATE, 2, NULL, NULL, 0);
 #else
-  while (!write_lock_take(&c->write_lock, 0, 1)) sched_yield();
+  while (!write_lock_take(&l->word, 0, 1)) sched_yield();
 #endif
 }
 
-static void write_unlock(struct block_copy *c) {
-  if (__atomic_exchange_n(&c->write_lock, 0, __ATOMIC_RELEASE) == 2) {
+static void write_unlock(struct write_lock *l) {
+  if (__atomic_exchange_n(&l->word, 0, __ATOMIC_RELEASE) == 2) {
 #ifdef __linux__
-    syscall(SYS_futex, &c->write_lock, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+    syscall(SYS_futex, &l->word, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
 #endif
   }
 }
@@ -234,7 +239,7 @@ static void *block_copy_channel(void *arg) {
     struct failure write_failure = {STATUS_OK, 0, 0};
     int64_t copied = 0;
     int failed = -1;
-    write_lock(c);
+    write_lock(&c->write_lock);
     for (int i = 0; i < n; i++) {
       if (write_run(c->dst, buf + (runs[i].page - first) * c->page_size, runs[i].page * c->page_size, runs[i].have,
                     &write_failure) != 0) {
@@ -243,7 +248,7 @@ static void *block_copy_channel(void *arg) {
       }
       if (runs[i].have == runs[i].bytes) copied += runs[i].bytes / c->page_size;
     }
-    write_unlock(c);
+    write_unlock(&c->write_lock);
     __atomic_fetch_add(&c->control[1], (int32_t)copied, __ATOMIC_SEQ_CST);
     if (failed >= 0 || read_failure.status != STATUS_OK) {
       const struct run *r = &runs[failed >= 0 ? failed : n - 1];
@@ -256,18 +261,22 @@ static void *block_copy_channel(void *arg) {
   return NULL;
 }
 
-/* On a libuv pool thread: threads - 1 more channels, this thread the last. */
+/* On a libuv pool thread: threads - 1 more pthreads running `channel`, this thread the last. */
+static void run_on_threads(void *(*channel)(void *), void *arg, int threads) {
+  pthread_t others[63];
+  int started = 0;
+  for (int i = 1; i < threads && started < 63; i++) {
+    if (pthread_create(&others[started], NULL, channel, arg) != 0) break; /* fewer channels then */
+    started++;
+  }
+  channel(arg);
+  for (int i = 0; i < started; i++) pthread_join(others[i], NULL);
+}
+
 static void block_copy_execute(napi_env env, void *data) {
   (void)env;
   struct block_copy *c = data;
-  pthread_t others[63];
-  int started = 0;
-  for (int i = 1; i < c->threads && started < 63; i++) {
-    if (pthread_create(&others[started], NULL, block_copy_channel, c) != 0) break; /* fewer channels then */
-    started++;
-  }
-  block_copy_channel(c);
-  for (int i = 0; i < started; i++) pthread_join(others[i], NULL);
+  run_on_threads(block_copy_channel, c, c->threads);
 }
 
 static void block_copy_complete(napi_env env, napi_status status, void *data) {
@@ -346,7 +355,7 @@ static napi_value copy_pages(napi_env env, napi_callback_info info) {
   c->chunk_pages = (int64_t)chunk_pages;
   c->control = control_data;
   c->f.status = STATUS_OK;
-  c->spin_ns = on_several_cpus() ? WRITE_LOCK_SPIN_NS : 0;
+  c->write_lock.spin_ns = on_several_cpus() ? WRITE_LOCK_SPIN_NS : 0;
   pthread_mutex_init(&c->lock, NULL);
   napi_value name;
   int ok = napi_create_string_utf8(env, "mrc-copy-pages", NAPI_AUTO_LENGTH, &name) == napi_ok;
@@ -366,51 +375,8 @@ static napi_value copy_pages(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
-/* mapImage(fd, offset, length): ArrayBuffer over [offset, offset + length) of the file, read-only and
- * populated. offset must be a multiple of pageSize (the host's). Throws an error whose code is the
- * errno, in decimal. */
-static napi_value map_image(napi_env env, napi_callback_info info) {
-  size_t argc = 3;
-  napi_value argv[3];
-  int32_t fd;
-  double offset, length;
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 3 ||
-      napi_get_value_int32(env, argv[0], &fd) != napi_ok || napi_get_value_double(env, argv[1], &offset) != napi_ok ||
-      napi_get_value_double(env, argv[2], &length) != napi_ok || offset < 0 || length <= 0)
-    return fail_args(env, "mapImage(fd, offset, length) takes a descriptor, an offset and a length > 0");
-  void *at = mmap(NULL, (size_t)length, PROT_READ, MAP_SHARED | MAP_POPULATE, fd, (off_t)offset);
-  if (at == MAP_FAILED) {
-    char code[16];
-    snprintf(code, sizeof code, "%d", errno); /* callers fall back to pread, which names the error */
-    napi_throw_error(env, code, strerror(errno));
-    return NULL;
-  }
-  napi_value buffer;
-  if (napi_create_external_arraybuffer(env, at, (size_t)length, NULL, NULL, &buffer) != napi_ok) {
-    munmap(at, (size_t)length);
-    napi_throw_error(env, NULL, "mapImage: cannot make an ArrayBuffer of the mapping");
-    return NULL;
-  }
-  return buffer;
-}
-
-/* unmap(buffer): detaches an ArrayBuffer from mapImage (its length becomes 0) and unmaps it. */
-static napi_value unmap(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
-  void *at;
-  size_t length;
-  bool detached;
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 1 ||
-      napi_get_arraybuffer_info(env, argv[0], &at, &length) != napi_ok)
-    return fail_args(env, "unmap(buffer) takes an ArrayBuffer from mapImage");
-  if (napi_is_detached_arraybuffer(env, argv[0], &detached) != napi_ok || detached || length == 0) return NULL;
-  if (napi_detach_arraybuffer(env, argv[0]) != napi_ok) return fail_args(env, "unmap: the buffer cannot be detached");
-  munmap(at, length);
-  return NULL;
-}
-
-/* SIGBUS while zeroPages or copyOut reads a mapping: back to that call on this thread, else as before. */
+/* SIGBUS while a save thread reads a mapping of the image: back to that read on this thread, else as
+ * before. */
 static __thread sigjmp_buf *volatile sigbus_guard __attribute__((tls_model("initial-exec")));
 static struct sigaction sigbus_previous;
 static pthread_once_t sigbus_once = PTHREAD_ONCE_INIT;
@@ -445,92 +411,291 @@ static int page_is_zero(const uint8_t *page, size_t size) {
   return 1;
 }
 
-/* zeroPages(buffer, byteOffset, pages, pageSize, out: Uint8Array): number
- * out[i] = 1 when page i (at byteOffset + i * pageSize) is all zero bytes, else 0. Returns the count of
- * zero pages, or -1 when a page is no longer in the file (SIGBUS; out is then partly filled). */
-static napi_value zero_pages(napi_env env, napi_callback_info info) {
-  size_t argc = 5;
-  napi_value argv[5];
-  void *data, *out_data;
-  size_t length, out_length;
-  double offset;
-  uint32_t pages, page_size;
-  napi_typedarray_type type;
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 5 ||
-      napi_get_arraybuffer_info(env, argv[0], &data, &length) != napi_ok ||
-      napi_get_value_double(env, argv[1], &offset) != napi_ok || napi_get_value_uint32(env, argv[2], &pages) != napi_ok ||
-      napi_get_value_uint32(env, argv[3], &page_size) != napi_ok ||
-      napi_get_typedarray_info(env, argv[4], &type, &out_length, &out_data, NULL, NULL) != napi_ok)
-    return fail_args(env, "zeroPages(buffer, byteOffset, pages, pageSize, out) takes an ArrayBuffer and a Uint8Array");
-  if (type != napi_uint8_array || out_length < pages || page_size == 0 || page_size % 64 != 0 || offset < 0 ||
-      (double)length < offset + (double)pages * page_size)
-    return fail_args(env, "zeroPages: the pages must lie in the buffer and out must have a byte per page");
-  pthread_once(&sigbus_once, install_sigbus);
-  const char *base = (const char *)data + (size_t)offset;
-  uint8_t *out = out_data;
-  volatile int32_t zeros = 0;
+/* The bulk pass of one block of a save (migration/multifd.c's file channels running
+ * multifd_nocomp_send_prepare and file_write_ramblock_iov on their batches): threads take chunks, each
+ * a range of pages of the RAM image, from control[0]. A chunk is mapped read-only, as QEMU's guest RAM
+ * is mapped; with `detect` its zero pages are found where they lie (multifd_send_zero_page_detect) and
+ * their bits cleared, the others' bits set; then every run of non-zero pages goes out in one pwrite
+ * straight from the mapping (the kernel's copy into the output is the only one), holding the write lock
+ * (struct write_lock: writes to one file serialize in the kernel anyway), a packet's pages at most per
+ * pwrite (SAVE_WRITE_PAGES). control[1] counts the pages done, for JS's progress.
+ *
+ * The image may shrink after JS checked its size. A page past its end raises SIGBUS when the scan
+ * touches it (caught) or fails the pwrite with EFAULT; either way the chunk is read again with pread into
+ * a buffer, which says where the image ends, and if the image has grown back, writes what it now holds.
+ * A mapping that cannot be made is read the same way.
+ *
+ * In C on the 2-CPU VM, a 1 GiB image onto ext4, two threads: 95 % zero pages 63-67 ms, 50 % 265-280 ms,
+ * no zero page 248-260 ms. Copying the pages out of the mapping into a buffer first, to write them from
+ * there, took 83-117, 295-385 and 249-2377 ms; reading each chunk with pread instead of mapping it
+ * 120-126 ms for 95 % zero; four threads 91-113 ms. */
+struct block_save {
+  int image, dst, threads, detect;
+  const double *chunks; /* pairs: first page, pages */
+  int64_t nchunks, max_chunk_pages;
+  uint8_t *bitmap;
+  int64_t image_offset, pages_offset, page_size, host_page;
+  int32_t *control;
+  pthread_mutex_t lock;
+  struct write_lock write_lock;
+  struct failure f;
+  int64_t failed_chunk; /* the failure kept is the first in file order: the lowest chunk */
+  napi_async_work work;
+  napi_ref refs[5]; /* bitmap, chunks, control, result, callback */
+};
+
+static void block_save_fail(struct block_save *s, const struct failure *f, int64_t chunk) {
+  pthread_mutex_lock(&s->lock);
+  if (s->f.status == STATUS_OK || chunk < s->failed_chunk) {
+    s->f = *f;
+    s->failed_chunk = chunk;
+  }
+  pthread_mutex_unlock(&s->lock);
+  __atomic_store_n(&s->control[0], (int32_t)(s->nchunks < INT32_MAX ? s->nchunks : INT32_MAX), __ATOMIC_SEQ_CST);
+}
+
+/* flags[i] = page i of `pages` is zero (all 0 without detection); under the SIGBUS guard when mapped.
+ * Returns 0, or -1 when a page is past the end of the mapped file. */
+static int find_zero_pages(const struct block_save *s, const uint8_t *pages, int64_t n, uint8_t *flags, int mapped) {
+  if (!s->detect) {
+    memset(flags, 0, (size_t)n);
+    return 0;
+  }
   sigjmp_buf jump;
-  if (sigsetjmp(jump, 1) != 0) {
-    sigbus_guard = NULL;
-    napi_value ret;
-    napi_create_int32(env, -1, &ret);
-    return ret;
+  if (mapped) {
+    if (sigsetjmp(jump, 1) != 0) {
+      sigbus_guard = NULL;
+      return -1;
+    }
+    sigbus_guard = &jump;
   }
-  sigbus_guard = &jump;
-  for (uint32_t i = 0; i < pages; i++) {
-    out[i] = (uint8_t)page_is_zero((const uint8_t *)(base + (size_t)i * page_size), page_size);
-    zeros += out[i];
-  }
+  for (int64_t i = 0; i < n; i++) flags[i] = (uint8_t)page_is_zero(pages + i * s->page_size, (size_t)s->page_size);
   sigbus_guard = NULL;
-  napi_value ret;
-  napi_create_int32(env, zeros, &ret);
+  return 0;
+}
+
+/* Pages per pwrite at most: a multifd packet's (MULTIFD_PAGES_PER_PACKET), as QEMU's channels write at
+ * most a packet's pages at once. Longer writes had the kernel allocate the output's page cache in 2 MiB
+ * folios, and on this VM (free page reporting: free 2 MiB blocks go back to the host) the first save
+ * after a pause then took 2.0-2.6 s instead of 0.3 for a 1 GiB image with no zero page (16 MiB
+ * writes, three of three times; 512 KiB writes: 0.30-0.33 s, and no slower otherwise). */
+enum { SAVE_WRITE_PAGES = 128 };
+
+/* Sets the bits of the chunk's non-zero pages and clears the others' (bytes may be shared with another
+ * chunk's pages: atomically), then writes every run of non-zero pages of `pages` holding the write lock.
+ * Returns 0, 1 when a pwrite met EFAULT reading a mapping (the image shrank), or -1 with *f filled. */
+static int write_chunk(struct block_save *s, int64_t first, int64_t n, const uint8_t *flags, const uint8_t *pages,
+                       int mapped, struct failure *f) {
+  int any = 0;
+  for (int64_t i = 0; i < n; i++) {
+    int64_t p = first + i;
+    uint8_t bit = (uint8_t)(1u << (p & 7));
+    if (flags[i])
+      __atomic_fetch_and(&s->bitmap[p >> 3], (uint8_t)~bit, __ATOMIC_RELAXED);
+    else {
+      __atomic_fetch_or(&s->bitmap[p >> 3], bit, __ATOMIC_RELAXED);
+      any = 1;
+    }
+  }
+  if (!any) return 0;
+  int ret = 0;
+  write_lock(&s->write_lock);
+  for (int64_t i = 0; i < n && ret == 0;) {
+    if (flags[i]) {
+      i++;
+      continue;
+    }
+    int64_t j = i + 1;
+    while (j < n && !flags[j] && j - i < SAVE_WRITE_PAGES) j++;
+    if (write_run(s->dst, pages + i * s->page_size, s->pages_offset + (first + i) * s->page_size,
+                  (j - i) * s->page_size, f) != 0)
+      ret = mapped && f->err == EFAULT ? 1 : -1;
+    i = j;
+  }
+  write_unlock(&s->write_lock);
   return ret;
 }
 
-/* copyOut(buffer, byteOffset, length, dest: Uint8Array, destOffset): number
- * Copies `length` bytes of a mapImage buffer into dest. Returns 0, or -1 when a page is past the end of
- * the mapped file (it shrank: SIGBUS, caught; dest is then partly written). */
-static napi_value copy_out(napi_env env, napi_callback_info info) {
-  size_t argc = 5;
-  napi_value argv[5];
-  void *data, *dest_data;
-  size_t length, dest_length;
-  double offset, count, dest_offset;
-  napi_typedarray_type type;
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 5 ||
-      napi_get_arraybuffer_info(env, argv[0], &data, &length) != napi_ok ||
-      napi_get_value_double(env, argv[1], &offset) != napi_ok || napi_get_value_double(env, argv[2], &count) != napi_ok ||
-      napi_get_typedarray_info(env, argv[3], &type, &dest_length, &dest_data, NULL, NULL) != napi_ok ||
-      napi_get_value_double(env, argv[4], &dest_offset) != napi_ok)
-    return fail_args(env, "copyOut(buffer, byteOffset, length, dest, destOffset) takes an ArrayBuffer and a Uint8Array");
-  if (type != napi_uint8_array || offset < 0 || count < 0 || dest_offset < 0 || (double)length < offset + count ||
-      (double)dest_length < dest_offset + count)
-    return fail_args(env, "copyOut: the bytes must lie in the buffer and in dest");
-  pthread_once(&sigbus_once, install_sigbus);
-  napi_value ret;
-  sigjmp_buf jump;
-  if (sigsetjmp(jump, 1) != 0) {
-    sigbus_guard = NULL;
-    napi_create_int32(env, -1, &ret);
-    return ret;
+/* One chunk: mapped, else (or when the mapping fails it) read into *buf, allocated on first need. */
+static int save_chunk(struct block_save *s, int64_t first, int64_t n, uint8_t *flags, uint8_t **buf,
+                      struct failure *f) {
+  int64_t start = s->image_offset + first * s->page_size;
+  int64_t lead = start % s->host_page;
+  size_t map_len = (size_t)(lead + n * s->page_size);
+  uint8_t *map = mmap(NULL, map_len, PROT_READ, MAP_SHARED | MAP_POPULATE, s->image, (off_t)(start - lead));
+  if (map != MAP_FAILED) {
+    /* 1: a page past the image's end (SIGBUS in the scan, EFAULT in a write) */
+    int r = find_zero_pages(s, map + lead, n, flags, 1) == 0 ? write_chunk(s, first, n, flags, map + lead, 1, f) : 1;
+    munmap(map, map_len);
+    if (r <= 0) return r;
   }
-  sigbus_guard = &jump;
-  memcpy((char *)dest_data + (size_t)dest_offset, (const char *)data + (size_t)offset, (size_t)count);
-  sigbus_guard = NULL;
-  napi_create_int32(env, 0, &ret);
-  return ret;
+  if (*buf == NULL && (*buf = malloc((size_t)(s->max_chunk_pages * s->page_size))) == NULL) {
+    f->status = STATUS_READ;
+    f->err = ENOMEM;
+    f->where = (double)(first * s->page_size);
+    return -1;
+  }
+  int64_t have;
+  if (read_run(s->image, *buf, start, n * s->page_size, &have, f) != 0) {
+    /* where the image ends, or where the read failed, from the block's page 0 */
+    f->where = (double)(first * s->page_size + have);
+    return -1;
+  }
+  find_zero_pages(s, *buf, n, flags, 0);
+  return write_chunk(s, first, n, flags, *buf, 0, f);
+}
+
+static void *block_save_channel(void *arg) {
+  struct block_save *s = arg;
+  uint8_t *flags = malloc((size_t)s->max_chunk_pages);
+  uint8_t *buf = NULL;
+  if (flags == NULL) {
+    struct failure f = {STATUS_READ, ENOMEM, 0};
+    block_save_fail(s, &f, 0);
+    return NULL;
+  }
+  for (;;) {
+    int64_t k = (int64_t)__atomic_fetch_add(&s->control[0], 1, __ATOMIC_SEQ_CST);
+    if (k < 0 || k >= s->nchunks) break;
+    int64_t first = (int64_t)s->chunks[2 * k], n = (int64_t)s->chunks[2 * k + 1];
+    struct failure f = {STATUS_OK, 0, 0};
+    if (save_chunk(s, first, n, flags, &buf, &f) != 0) {
+      block_save_fail(s, &f, k);
+      break;
+    }
+    __atomic_fetch_add(&s->control[1], (int32_t)n, __ATOMIC_SEQ_CST);
+  }
+  free(flags);
+  free(buf);
+  return NULL;
+}
+
+static void block_save_execute(napi_env env, void *data) {
+  (void)env;
+  struct block_save *s = data;
+  run_on_threads(block_save_channel, s, s->threads);
+}
+
+static void block_save_complete(napi_env env, napi_status status, void *data) {
+  struct block_save *s = data;
+  napi_value result_value, callback, global, ret;
+  napi_typedarray_type type;
+  size_t length;
+  void *result_data;
+  if (napi_get_reference_value(env, s->refs[3], &result_value) == napi_ok &&
+      napi_get_typedarray_info(env, result_value, &type, &length, &result_data, NULL, NULL) == napi_ok) {
+    double *result = result_data;
+    result[0] = s->f.status;
+    result[1] = s->f.status == STATUS_OK ? -1 : (double)s->failed_chunk;
+    result[2] = s->f.err;
+    result[3] = s->f.where;
+  }
+  if (napi_get_reference_value(env, s->refs[4], &callback) == napi_ok && napi_get_global(env, &global) == napi_ok &&
+      napi_create_int32(env, status == napi_ok ? (int32_t)s->f.status : -1, &ret) == napi_ok)
+    napi_call_function(env, global, callback, 1, &ret, NULL);
+  for (int i = 0; i < 5; i++) napi_delete_reference(env, s->refs[i]);
+  napi_delete_async_work(env, s->work);
+  pthread_mutex_destroy(&s->lock);
+  free(s);
+}
+
+/* savePages(image, imageOffset, dst, pagesOffset, pageSize, detect, bitmap: Uint8Array,
+ *           chunks: Float64Array, threads, control: Int32Array(2), result: Float64Array(4),
+ *           done: (status) => void): undefined
+ * The bulk pass of one block (struct block_save): every page named by `chunks` ([first page, pages]
+ * pairs) is read from `image` at imageOffset + page * pageSize; with `detect`, zero pages have their bit
+ * cleared and are not written, the others have it set and go to `dst` at pagesOffset + page * pageSize.
+ * Then done(status) with result = [status, the failed chunk, errno, offset]: for a failed read the image
+ * offset (from the block's page 0), for a short image where it ends, for a failed write the output's. */
+static napi_value save_pages(napi_env env, napi_callback_info info) {
+  size_t argc = 12;
+  napi_value argv[12];
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 12)
+    return fail_args(env, "savePages(image, imageOffset, dst, pagesOffset, pageSize, detect, bitmap, chunks, "
+                          "threads, control, result, done) takes twelve arguments");
+  int32_t image, dst, threads, detect;
+  double image_offset, pages_offset, page_size;
+  if (napi_get_value_int32(env, argv[0], &image) != napi_ok ||
+      napi_get_value_double(env, argv[1], &image_offset) != napi_ok ||
+      napi_get_value_int32(env, argv[2], &dst) != napi_ok ||
+      napi_get_value_double(env, argv[3], &pages_offset) != napi_ok ||
+      napi_get_value_double(env, argv[4], &page_size) != napi_ok ||
+      napi_get_value_int32(env, argv[5], &detect) != napi_ok ||
+      napi_get_value_int32(env, argv[8], &threads) != napi_ok || image_offset < 0 || pages_offset < 0 ||
+      page_size < 8 || (int64_t)page_size % 8 != 0 || threads < 1)
+    return fail_args(env, "savePages: descriptors, counts and offsets must be numbers in range");
+  napi_typedarray_type type;
+  size_t bitmap_len, chunks_len, control_len, result_len;
+  void *bitmap_data, *chunks_data, *control_data, *result_data;
+  napi_valuetype fn_type;
+  if (napi_get_typedarray_info(env, argv[6], &type, &bitmap_len, &bitmap_data, NULL, NULL) != napi_ok ||
+      type != napi_uint8_array)
+    return fail_args(env, "savePages: bitmap must be a Uint8Array");
+  if (napi_get_typedarray_info(env, argv[7], &type, &chunks_len, &chunks_data, NULL, NULL) != napi_ok ||
+      type != napi_float64_array || chunks_len % 2 != 0)
+    return fail_args(env, "savePages: chunks must be a Float64Array of [first page, pages] pairs");
+  const double *chunks = chunks_data;
+  double max_chunk = 1;
+  for (size_t i = 0; i < chunks_len; i += 2) {
+    double first = chunks[i], n = chunks[i + 1];
+    if (!(first >= 0 && n >= 1 && n <= 1 << 20 && first == (double)(int64_t)first && n == (double)(int64_t)n &&
+          first + n <= (double)bitmap_len * 8))
+      return fail_args(env, "savePages: a chunk must be 1 to 2^20 whole pages within the bitmap");
+    if (n > max_chunk) max_chunk = n;
+  }
+  if (napi_get_typedarray_info(env, argv[9], &type, &control_len, &control_data, NULL, NULL) != napi_ok ||
+      type != napi_int32_array || control_len < 2)
+    return fail_args(env, "savePages: control must be an Int32Array of 2 numbers");
+  if (napi_get_typedarray_info(env, argv[10], &type, &result_len, &result_data, NULL, NULL) != napi_ok ||
+      type != napi_float64_array || result_len < 4)
+    return fail_args(env, "savePages: result must be a Float64Array of 4 numbers");
+  if (napi_typeof(env, argv[11], &fn_type) != napi_ok || fn_type != napi_function)
+    return fail_args(env, "savePages: done must be a function");
+  pthread_once(&sigbus_once, install_sigbus);
+  struct block_save *s = calloc(1, sizeof *s);
+  if (s == NULL) {
+    napi_throw_error(env, "ENOMEM", "savePages: out of memory");
+    return NULL;
+  }
+  s->image = image;
+  s->dst = dst;
+  s->threads = threads;
+  s->detect = detect != 0;
+  s->chunks = chunks;
+  s->nchunks = (int64_t)(chunks_len / 2);
+  s->max_chunk_pages = (int64_t)max_chunk;
+  s->bitmap = bitmap_data;
+  s->image_offset = (int64_t)image_offset;
+  s->pages_offset = (int64_t)pages_offset;
+  s->page_size = (int64_t)page_size;
+  s->host_page = sysconf(_SC_PAGESIZE);
+  s->control = control_data;
+  s->f.status = STATUS_OK;
+  s->write_lock.spin_ns = on_several_cpus() ? WRITE_LOCK_SPIN_NS : 0;
+  pthread_mutex_init(&s->lock, NULL);
+  napi_value name;
+  int ok = napi_create_string_utf8(env, "mrc-save-pages", NAPI_AUTO_LENGTH, &name) == napi_ok;
+  /* kept alive until done runs: bitmap, chunks, control, result, done */
+  static const int kept[5] = {6, 7, 9, 10, 11};
+  int refs = 0;
+  while (ok && refs < 5 && napi_create_reference(env, argv[kept[refs]], 1, &s->refs[refs]) == napi_ok) refs++;
+  ok = ok && refs == 5;
+  ok = ok && napi_create_async_work(env, NULL, name, block_save_execute, block_save_complete, s, &s->work) == napi_ok &&
+       napi_queue_async_work(env, s->work) == napi_ok;
+  if (!ok) {
+    for (int i = 0; i < refs; i++) napi_delete_reference(env, s->refs[i]);
+    pthread_mutex_destroy(&s->lock);
+    free(s);
+    napi_throw_error(env, NULL, "savePages: cannot start the save");
+  }
+  return NULL;
 }
 
 NAPI_MODULE_INIT() {
   static const struct {
     const char *name;
     napi_callback fn;
-  } functions[] = {{"copyPages", copy_pages},
-                   {"mapImage", map_image}, {"unmap", unmap}, {"zeroPages", zero_pages}, {"copyOut", copy_out}};
-  napi_value page_size;
-  if (napi_create_int64(env, sysconf(_SC_PAGESIZE), &page_size) != napi_ok ||
-      napi_set_named_property(env, exports, "pageSize", page_size) != napi_ok)
-    return NULL;
+  } functions[] = {{"copyPages", copy_pages}, {"savePages", save_pages}};
   for (size_t i = 0; i < sizeof functions / sizeof functions[0]; i++) {
     napi_value fn;
     if (napi_create_function(env, functions[i].name, NAPI_AUTO_LENGTH, functions[i].fn, NULL, &fn) != napi_ok ||

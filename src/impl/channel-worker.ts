@@ -1,9 +1,9 @@
-// One file channel on a worker thread: the pages of a batch read from the RAM image when the flow asks
-// (in QEMU the channel reads guest memory directly; here through a read-only mapping of the image with
-// the native helper, else with pread), multifd_nocomp_send_prepare (zero-page detection, file bitmap
-// updates) and file_write_ramblock_iov (one positional write per run of contiguous pages). Batches
+// One file channel on a worker thread: the pages of a batch read from the RAM image with pread when the
+// flow asks (in QEMU the channel reads guest memory directly; with the native helper, save-pages.ts
+// runs that whole bulk pass on threads of its own instead), multifd_nocomp_send_prepare (zero-page
+// detection, file bitmap updates) and file_write_ramblock_iov (one positional write per run of contiguous pages). Batches
 // arrive in shared-memory slots (channel-protocol.ts), taken in order; the thread sleeps on the doorbell.
-import { closeSync, constants, fstatSync, openSync, readSync, writeSync } from "node:fs";
+import { closeSync, constants, openSync, readSync, writeSync } from "node:fs";
 import { type MessagePort, parentPort, receiveMessageOnPort, workerData } from "node:worker_threads";
 import {
   type BlockMessage,
@@ -34,7 +34,6 @@ import {
   slotBase,
 } from "./channel-protocol.js";
 import { TARGET_PAGE_SIZE } from "./constants.js";
-import { type NativeIo, nativeIo } from "./native-io.js";
 import { WriteLock } from "./write-lock.js";
 import { isZeroPage } from "./zero-page.js";
 
@@ -48,8 +47,6 @@ const bitmaps = new Map<number, Uint8Array>();
 /** image files of registered blocks (path, offset of page 0), with their descriptor once a slot has asked to read one */
 const images = new Map<number, { path: string; offset: number; fd?: number }>();
 const fd = openSync(init.path, constants.O_WRONLY);
-/** maps image windows when built (writeMapped) */
-const io = nativeIo();
 /** shared by the threads writing this output */
 const writeLock = init.writeLock === undefined ? undefined : new WriteLock(init.writeLock);
 
@@ -173,82 +170,10 @@ function zeroInData(first: number): (i: number) => boolean {
   };
 }
 
-/** Pages of the image mapped at once by writeMapped (16 MiB): one hand-off when channels read it. */
-const MAP_WINDOW_PAGES = 4096;
-const zeroFlags = new Uint8Array(MAP_WINDOW_PAGES);
-
-/**
- * Writes image pages [page0, page0 + n) (n ≤ MAP_WINDOW_PAGES) through a read-only mapping of the image
- * (native-io.ts): pages are checked for zeros in place, and only the others are copied into slot data
- * at data[first, …), a slot's worth at a time, to be written from there (the copy runs outside the
- * output's write lock; writing straight from the mapping would copy from memory inside it). Returns
- * false, having written nothing, when the image cannot be mapped or does not hold all n pages: the
- * caller then reads them, which names the error. A file that shrinks later (a copy out of the mapping
- * meets SIGBUS, caught) has the slot's pages reread with pread, which names where it ends.
- */
-function writeMapped(
-  io: NativeIo,
-  block: number,
-  page0: number,
-  n: number,
-  detect: boolean,
-  first: number,
-  write: (k: number, page: number, isZero?: (i: number) => boolean) => void,
-  reread: (at: number, k: number, page: number) => void,
-): boolean {
-  const image = images.get(block);
-  if (image === undefined) return false;
-  const start = image.offset + page0 * TARGET_PAGE_SIZE;
-  const end = start + n * TARGET_PAGE_SIZE;
-  const lead = start % io.pageSize;
-  let mapping: ArrayBuffer;
-  try {
-    image.fd ??= openSync(image.path, constants.O_RDONLY);
-    if (fstatSync(image.fd).size < end) return false;
-    mapping = io.mapImage(image.fd, start - lead, end - (start - lead));
-  } catch {
-    return false; // readImage meets the same error and names it
-  }
-  try {
-    if (detect && io.zeroPages(mapping, lead, n, TARGET_PAGE_SIZE, zeroFlags) < 0) return false;
-    /** copies pages [a, b) of the window to their place in slot data; false when the file shrank */
-    const copy = (a: number, b: number, done: number) =>
-      io.copyOut(
-        mapping,
-        lead + a * TARGET_PAGE_SIZE,
-        (b - a) * TARGET_PAGE_SIZE,
-        data,
-        first + (a - done) * TARGET_PAGE_SIZE,
-      ) === 0;
-    for (let done = 0; done < n; done += SLOT_PAGES) {
-      const k = Math.min(SLOT_PAGES, n - done);
-      let copied = true;
-      if (!detect) copied = copy(done, done + k, done);
-      for (let i = done; detect && copied && i < done + k; ) {
-        if (zeroFlags[i] === 1) {
-          i++;
-          continue;
-        }
-        let j = i + 1;
-        while (j < done + k && zeroFlags[j] === 0) j++;
-        copied = copy(i, j, done);
-        i = j;
-      }
-      // the file shrank since it was checked: pread names where it ends (or, grown back, reads the pages)
-      if (!copied) reread(first, k, page0 + done);
-      write(k, page0 + done, detect ? (i) => zeroFlags[done + i] === 1 : undefined);
-    }
-    return true;
-  } finally {
-    io.unmap(mapping);
-  }
-}
-
 /**
  * Writes one slot's batch; returns [pages written, writes]. A slot that reads from the image names a
- * range of consecutive pages (any length), taken from a mapping of the image a window at a time
- * (writeMapped), or without the native helper read and written one slot's worth at a time. On I/O
- * errors `progress.position` is where.
+ * range of consecutive pages (any length), read and written one slot's worth at a time. On I/O errors
+ * `progress.position` is where.
  */
 function writeSlot(slot: number, progress: { position: number }): [number, number] {
   const b = slotBase(slot);
@@ -262,23 +187,12 @@ function writeSlot(slot: number, progress: { position: number }): [number, numbe
   const tally: Tally = { written: 0, writes: 0 };
   if (ctl[b + SLOT_READ_IMAGE] === 1) {
     const firstPage = ctl[b + SLOT_FIRST_PAGE] as number;
-    /** reads the k pages from `page` into data[at, …) */
-    const reread = (at: number, k: number, page: number) =>
-      readImage(block, at, at + k * TARGET_PAGE_SIZE, page * TARGET_PAGE_SIZE, progress);
-    /** writes the k pages from `page` held at data[first, …) */
-    const write = (k: number, page: number, isZero?: (i: number) => boolean) =>
-      writePages(data, first, k, (i) => page + i, isZero, base, bitmap, progress, tally);
-    for (let done = 0; done < n; ) {
-      const k = Math.min(MAP_WINDOW_PAGES, n - done);
-      if (io === undefined || !writeMapped(io, block, firstPage + done, k, detect, first, write, reread)) {
-        for (let d = 0; d < k; d += SLOT_PAGES) {
-          const j = Math.min(SLOT_PAGES, k - d);
-          const page0 = firstPage + done + d;
-          reread(first, j, page0);
-          write(j, page0, detect ? zeroInData(first) : undefined);
-        }
-      }
-      done += k;
+    for (let done = 0; done < n; done += SLOT_PAGES) {
+      const k = Math.min(SLOT_PAGES, n - done);
+      const page0 = firstPage + done;
+      readImage(block, first, first + k * TARGET_PAGE_SIZE, page0 * TARGET_PAGE_SIZE, progress);
+      const isZero = detect ? zeroInData(first) : undefined;
+      writePages(data, first, k, (i) => page0 + i, isZero, base, bitmap, progress, tally);
     }
   } else {
     const pageAt = (i: number) => ctl[b + SLOT_PAGE_LIST + i] as number;

@@ -1,6 +1,6 @@
 // The optional native I/O helper (native/mrc-io.c, built by scripts/build-native.mjs): copies a block's
-// set-bit pages between two files on threads of its own (extract), and maps windows of a RAM image
-// read-only to check and write its pages without copying them into a buffer (save). Loaded once per
+// set-bit pages between two files on threads of its own (extract), and runs a save's bulk pass over a
+// block's RAM image on threads of its own, through read-only mappings of it (save). Loaded once per
 // thread; absent (not built, or MRC_NATIVE=0), callers do the same in JS with pread and pwrite.
 import { existsSync } from "node:fs";
 import { createRequire } from "node:module";
@@ -37,38 +37,31 @@ export interface NativeIo {
     result: Float64Array,
     done: (status: number) => void,
   ): void;
-  /** The host's page size: mapImage offsets are multiples of it. */
-  readonly pageSize: number;
   /**
-   * Maps [offset, offset + length) of the file read-only and populated. Throws with `code` the errno in
-   * decimal (callers fall back to pread, which names the error as Node does).
+   * The bulk pass of one block of a save, on `threads` threads off the JS thread: every page named by
+   * `chunks` ([first page, pages] pairs, taken by the threads in turn from control[0]) is read from
+   * `image` at imageOffset + page * pageSize through a read-only mapping; with `detect`, a zero page has
+   * its bit in `bitmap` cleared and is not written, every other page has it set and goes to `dst` at
+   * pagesOffset + page * pageSize, one pwrite per run. control[1] counts the pages done. The first
+   * failure in file order stops the threads after their current chunk; then `done(status)` with `result`
+   * = [status, the failed chunk (-1 if none), errno, offset]: COPY_READ_FAILED with the image offset from
+   * the block's page 0, COPY_SOURCE_SHORT with where the image ends (same origin), COPY_WRITE_FAILED
+   * with the output offset. The arrays must stay untouched until then.
    */
-  mapImage(fd: number, offset: number, length: number): ArrayBuffer;
-  /** Unmaps a mapImage buffer and detaches it (byteLength 0 after); a detached one is left alone. */
-  unmap(buffer: ArrayBuffer): void;
-  /**
-   * out[i] = 1 when the `pageSize` bytes at byteOffset + i * pageSize of `buffer` are all zero, else 0.
-   * Returns how many are zero, or -1 when a page is past the end of the mapped file (it shrank: SIGBUS,
-   * caught).
-   */
-  zeroPages(
-    buffer: ArrayBuffer,
-    byteOffset: number,
-    pages: number,
+  savePages(
+    image: number,
+    imageOffset: number,
+    dst: number,
+    pagesOffset: number,
     pageSize: number,
-    out: Uint8Array,
-  ): number;
-  /**
-   * Copies `length` bytes at byteOffset of a mapImage buffer to dest[destOffset, …). Returns 0, or -1
-   * when a page is past the end of the mapped file (it shrank: SIGBUS, caught).
-   */
-  copyOut(
-    buffer: ArrayBuffer,
-    byteOffset: number,
-    length: number,
-    dest: Uint8Array,
-    destOffset: number,
-  ): number;
+    detect: number,
+    bitmap: Uint8Array,
+    chunks: Float64Array,
+    threads: number,
+    control: Int32Array,
+    result: Float64Array,
+    done: (status: number) => void,
+  ): void;
 }
 
 /** dist/native/mrc-io.node, from dist/impl (built) or src/impl (tests run on the sources). */

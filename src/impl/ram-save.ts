@@ -36,7 +36,9 @@ import {
 } from "./channel-protocol.js";
 import { TARGET_PAGE_SIZE } from "./constants.js";
 import { MappedRamError } from "./errors.js";
+import { nativeIo } from "./native-io.js";
 import { ioError, type OutputFile } from "./output.js";
+import { type BlockSaveJob, saveBlockPagesOnThreads } from "./save-pages.js";
 import { newWriteLock } from "./write-lock.js";
 import { isZeroPage, type ZeroPageDetection } from "./zero-page.js";
 
@@ -81,6 +83,59 @@ function channelWorkerUrl(): URL {
   const here = import.meta.url;
   if (here.endsWith(".ts")) return new URL("../../dist/impl/channel-worker.js", here);
   return new URL("./channel-worker.js", here);
+}
+
+/** A channel's failure: an image read (code SHORT_IMAGE_CODE: the image ended) or an output write. */
+interface ChannelFailure {
+  image: boolean;
+  /** the errno's code ("ENOSPC"), or "" when there is none */
+  code: string;
+  /** an offset of the image from the block's page 0, or of the output */
+  position: bigint;
+}
+
+/** The output a channel writes, as its errors name it. */
+interface OutputNames {
+  path: string;
+  /** the name errors give the output when `path` is a temp file */
+  finalPath: string | undefined;
+  /** errors name the multifd channel; without multifd they read as the main output's own */
+  multifd: boolean;
+}
+
+/**
+ * A channel's failure as the save reports it: an image read as the writer reports one of its own
+ * reads, an output write as OutputFile.writeAt does (with multifd, naming the channel).
+ */
+function channelError(
+  f: ChannelFailure,
+  message: string,
+  block: BlockTarget | undefined,
+  out: OutputNames,
+  channel: number,
+): MappedRamError {
+  const rule = message.startsWith(`${f.code}:`) ? message : `${f.code || "EIO"}: ${message}`;
+  if (f.image && block?.image) {
+    const short = f.code === SHORT_IMAGE_CODE;
+    return new MappedRamError(short ? "ERR_BAD_ARGUMENT" : "ERR_IO", {
+      subject: `RAM image of block "${block.idstr}"`,
+      offset: f.position,
+      rule: short ? `is shorter than used_length ${hex(block.image.usedLength)}` : rule,
+      verb: short ? "decode" : "read",
+    });
+  }
+  if (!out.multifd) {
+    const e: NodeJS.ErrnoException = new Error(message);
+    if (f.code !== "") e.code = f.code;
+    return ioError(out.path, f.position, e, out.finalPath);
+  }
+  const written = out.finalPath === undefined ? "" : `written as "${basename(out.path)}", `;
+  return new MappedRamError("ERR_IO", {
+    subject: `file "${out.finalPath ?? out.path}" (${written}multifd channel ${channel})`,
+    offset: f.position,
+    rule,
+    verb: "write",
+  });
 }
 
 /**
@@ -140,33 +195,18 @@ class WorkerChannel {
       this.errors.slice(slot * SLOT_ERROR_BYTES, slot * SLOT_ERROR_BYTES + len),
     );
     const [code = "", position = "0", ...lines] = text.split("\n");
-    const message = lines.join("\n");
-    const image = this.registered.get(this.ctl[slotBase(slot) + SLOT_BLOCK] as number);
-    if (code.startsWith(IMAGE_ERROR_PREFIX) && image?.image) {
-      const cause = code.slice(IMAGE_ERROR_PREFIX.length);
-      // as the writer reports a short image when it reads it itself
-      return new MappedRamError(cause === SHORT_IMAGE_CODE ? "ERR_BAD_ARGUMENT" : "ERR_IO", {
-        subject: `RAM image of block "${image.idstr}"`,
-        offset: BigInt(position),
-        rule:
-          cause === SHORT_IMAGE_CODE
-            ? `is shorter than used_length ${hex(image.image.usedLength)}`
-            : `${cause || "EIO"}: ${message}`,
-        verb: cause === SHORT_IMAGE_CODE ? "decode" : "read",
-      });
-    }
-    if (!this.multifd) {
-      // as OutputFile.writeAt reports it
-      const e: NodeJS.ErrnoException = new Error(message);
-      if (code !== "") e.code = code;
-      return ioError(this.path, BigInt(position), e, this.finalPath);
-    }
-    return new MappedRamError("ERR_IO", {
-      subject: `file "${this.finalPath ?? this.path}" (${this.finalPath === undefined ? "" : `written as "${basename(this.path)}", `}multifd channel ${this.ctl[slotBase(slot) + SLOT_CHANNEL]})`,
-      offset: BigInt(position),
-      rule: message.startsWith(`${code}:`) ? message : `${code || "EIO"}: ${message}`,
-      verb: "write",
-    });
+    const block = this.registered.get(this.ctl[slotBase(slot) + SLOT_BLOCK] as number);
+    const failure: ChannelFailure = code.startsWith(IMAGE_ERROR_PREFIX)
+      ? { image: true, code: code.slice(IMAGE_ERROR_PREFIX.length), position: BigInt(position) }
+      : { image: false, code, position: BigInt(position) };
+    const output: OutputNames = { path: this.path, finalPath: this.finalPath, multifd: this.multifd };
+    return channelError(
+      failure,
+      lines.join("\n"),
+      block,
+      output,
+      this.ctl[slotBase(slot) + SLOT_CHANNEL] as number,
+    );
   }
 
   /** The slot the next batch goes to, once free; a failure of the batch it held is returned instead. */
@@ -242,32 +282,103 @@ const CHANNEL_READ_PAGES = 4096;
  * the migration flow (`legacy`), and `none` writes every page. Without multifd the main channel's page
  * writes run the same way; zero detection and bitmap updates are then done there too. Channels are
  * carried by I/O threads (ioThreads), which read bulk-pass pages from the RAM image themselves when it
- * is a file. Which thread does any of it changes no byte of the file: pages go to fixed offsets, every
+ * is a file; with the native helper, its own threads run that whole bulk pass instead (sendRanges,
+ * save-pages.ts), as many as there would be I/O threads. Which thread does any of it changes no byte of the file: pages go to fixed offsets, every
  * batch of a round names distinct pages, and the bitmap is written only after sync(). Each I/O thread
  * holds at most SLOTS_PER_CHANNEL batches; memory is fixed: 2 MiB of slots per thread.
  */
 export class PageSender {
+  /** the I/O threads, started when the first batch is queued (none when the native helper writes every page) */
   private readonly threads: WorkerChannel[] = [];
   private readonly blockIds = new Map<SharedArrayBuffer, number>();
   /** batches queued so far, modulo channels × threads: batch k goes to channel k % channels, thread k % threads */
   private turn = 0;
   private failure: unknown;
+  private readonly writeLock = newWriteLock();
+  private readonly threadCount: number;
 
   private constructor(
+    private readonly main: OutputFile,
     private readonly zpd: ZeroPageDetection,
     /** multifd channels (1 without multifd: the main channel) */
     private readonly channels: number,
     readonly multifd: boolean,
-  ) {}
+  ) {
+    this.threadCount = ioThreads(multifd ? channels : null);
+  }
 
   static async start(main: OutputFile, zpd: ZeroPageDetection, channels: number | null): Promise<PageSender> {
     const multifd = (channels ?? 0) > 0;
-    const s = new PageSender(zpd, multifd ? (channels as number) : 1, multifd);
-    const writeLock = newWriteLock();
-    for (let i = 0; i < ioThreads(channels); i++) {
-      s.threads.push(new WorkerChannel(main.path, multifd, i, main.finalPath, writeLock));
+    return new PageSender(main, zpd, multifd ? (channels as number) : 1, multifd);
+  }
+
+  /** The I/O threads, started on first use. */
+  private ioThreads(): WorkerChannel[] {
+    for (let i = this.threads.length; i < this.threadCount; i++) {
+      this.threads.push(
+        new WorkerChannel(this.main.path, this.multifd, i, this.main.finalPath, this.writeLock),
+      );
     }
-    return s;
+    return this.threads;
+  }
+
+  /**
+   * The bulk pass of `block`: pages of `ranges` ([first, end) pairs, ascending). When channels read the
+   * block's image file and the native helper is there, its threads do all of it (save-pages.ts);
+   * otherwise batches go to the I/O threads through sendPages, `fill` reading pages [first, first + n)
+   * when channels do not. `onPages` gets the pages of the block done so far (holes skipped before them
+   * included, with sendPages).
+   */
+  async sendRanges(
+    block: BlockTarget,
+    ranges: Float64Array,
+    fill: (first: number, into: Uint8Array) => Promise<void>,
+    scratch: Uint8Array,
+    onPages?: (pages: number) => void,
+  ): Promise<void> {
+    if (this.failure !== undefined) throw this.failure;
+    const io = this.channelReads(block) ? nativeIo() : undefined;
+    if (io !== undefined && block.image !== undefined) {
+      const job: BlockSaveJob = {
+        image: block.image.path,
+        imageOffset: toSafeNumber(block.image.offset, "image offset"),
+        output: this.main.path,
+        pagesOffset: toSafeNumber(block.pagesOffset, "pages_offset"),
+        detect: this.zpd !== "none",
+        bitmap: block.bitmap.bytes,
+        ranges,
+        chunkPages: CHANNEL_READ_PAGES,
+        threads: this.threadCount,
+      };
+      const { chunks, failure } = await saveBlockPagesOnThreads(job, io, onPages);
+      // each chunk is a batch of the channel whose turn it was, as with sendPages
+      const channel = failure === undefined ? 0 : (this.turn + failure.chunk) % this.channels;
+      this.turn = (this.turn + chunks) % (this.channels * this.threadCount);
+      if (failure !== undefined) {
+        const f: ChannelFailure = {
+          image: failure.kind !== "write",
+          code: failure.kind === "image-short" ? SHORT_IMAGE_CODE : failure.code,
+          position: BigInt(failure.position),
+        };
+        const out: OutputNames = {
+          path: this.main.path,
+          finalPath: this.main.finalPath,
+          multifd: this.multifd,
+        };
+        this.failure = channelError(f, failure.message, block, out, channel);
+        throw this.failure;
+      }
+      return;
+    }
+    const step = this.pagesPerSend(block);
+    for (let r = 0; r < ranges.length; r += 2) {
+      const end = ranges[r + 1] as number;
+      for (let first = ranges[r] as number; first < end; first += step) {
+        const n = Math.min(step, end - first);
+        await this.sendPages(block, first, n, (into) => fill(first, into), scratch);
+        onPages?.(first + n);
+      }
+    }
   }
 
   /** Queue a batch of pages of one block. Resolves when a channel slot holds a copy of it. */
@@ -295,11 +406,11 @@ export class PageSender {
   /**
    * Queue pages [first, first + n) of one block. When the block has an image file (and zero pages are
    * not found in the flow, as legacy does), a channel reads them itself: reads run on the channel
-   * threads, in parallel, with no copy, and `n` may be any number (pagesPerSend() says how many to
-   * give at once). Otherwise `fill` reads them straight into a channel slot (legacy: into `scratch`,
-   * then send()), and `n` is at most a packet's worth.
+   * threads, in parallel, and `n` may be any number (pagesPerSend() says how many to give at once).
+   * Otherwise `fill` reads them straight into a channel slot (legacy: into `scratch`, then send()), and
+   * `n` is at most a packet's worth.
    */
-  async sendPages(
+  private async sendPages(
     block: BlockTarget,
     first: number,
     n: number,
@@ -327,7 +438,7 @@ export class PageSender {
   }
 
   /** How many pages of `block` one sendPages call should take: a range when channels read the image. */
-  pagesPerSend(block: BlockTarget): number {
+  private pagesPerSend(block: BlockTarget): number {
     return this.channelReads(block) ? CHANNEL_READ_PAGES : SLOT_PAGES;
   }
 
@@ -346,8 +457,9 @@ export class PageSender {
    */
   private async takeSlot(): Promise<{ ch: WorkerChannel; slot: number }> {
     const k = this.turn;
-    this.turn = (k + 1) % (this.channels * this.threads.length);
-    const ch = this.threads[k % this.threads.length] as WorkerChannel;
+    const threads = this.ioThreads();
+    this.turn = (k + 1) % (this.channels * threads.length);
+    const ch = threads[k % threads.length] as WorkerChannel;
     const { slot, failure } = await ch.take();
     this.failure ??= failure ?? ch.dead;
     if (this.failure !== undefined) throw this.failure;

@@ -271,6 +271,12 @@ export async function saveMappedRam(path: string, plan: SavePlan, finalPath?: st
     // Bulk pass: every page is dirty at the start of a save.
     const progressTotal = plan.blocks.reduce((s, b) => s + b.usedLength, 0n);
     let progressDone = 0n;
+    let reported = -1n;
+    const reportProgress = (done: bigint) => {
+      if (done === reported) return;
+      reported = done;
+      plan.onProgress?.(done, progressTotal);
+    };
     // Pages are read straight into the channels' slots; legacy zero detection reads into `scratch`.
     const scratch = new Uint8Array(MULTIFD_PAGES_PER_PACKET * TARGET_PAGE_SIZE);
     const holePages: number[] = [];
@@ -278,7 +284,6 @@ export async function saveMappedRam(path: string, plan: SavePlan, finalPath?: st
       const block = plan.blocks[bi] as SaveBlock;
       const target = targets[bi] as BlockTarget;
       const layout = start.layouts[bi] as BlockLayout;
-      const step = sender.pagesPerSend(target);
       // Pages in holes of a sparse image file are zero: their bits stay clear and nothing is written,
       // so they are not read either (zero-page-detection=none writes every page: no skipping).
       const withData =
@@ -293,28 +298,17 @@ export async function saveMappedRam(path: string, plan: SavePlan, finalPath?: st
       for (let r = 0; r < ranges.length; r += 2)
         withDataPages += (ranges[r + 1] as number) - (ranges[r] as number);
       holePages.push(layout.numPages - withDataPages);
-      let cursor = 0;
-      for (let r = 0; r < ranges.length; r += 2) {
-        const rangeFirst = ranges[r] as number;
-        const rangeEnd = ranges[r + 1] as number;
-        progressDone += BigInt((rangeFirst - cursor) * TARGET_PAGE_SIZE);
-        for (let first = rangeFirst; first < rangeEnd; first += step) {
-          const n = Math.min(step, rangeEnd - first);
-          const at = BigInt(first) * TARGET_PAGE_SIZE_N;
-          const fill = async (into: Uint8Array) => {
-            const got = await block.image.readInto(at, into);
-            if (got !== into.length) throw shortImage(block.idstr, at + BigInt(got), block.usedLength);
-          };
-          await sender.sendPages(target, first, n, fill, scratch);
-          progressDone += BigInt(n * TARGET_PAGE_SIZE);
-          plan.onProgress?.(progressDone, progressTotal);
-        }
-        cursor = rangeEnd;
-      }
-      if (cursor < layout.numPages) {
-        progressDone += BigInt((layout.numPages - cursor) * TARGET_PAGE_SIZE);
-        plan.onProgress?.(progressDone, progressTotal);
-      }
+      const fill = async (first: number, into: Uint8Array) => {
+        const at = BigInt(first) * TARGET_PAGE_SIZE_N;
+        const got = await block.image.readInto(at, into);
+        if (got !== into.length) throw shortImage(block.idstr, at + BigInt(got), block.usedLength);
+      };
+      const onPages = plan.onProgress
+        ? (pages: number) => reportProgress(progressDone + BigInt(pages) * TARGET_PAGE_SIZE_N)
+        : undefined;
+      await sender.sendRanges(target, ranges, fill, scratch, onPages);
+      progressDone += layout.usedLength;
+      reportProgress(progressDone); // holes after the last range, or pages written off this thread
     }
     // find_dirty_block wrapped: multifd_ram_flush_and_sync (writes nothing)
     await sender.sync();

@@ -1,10 +1,10 @@
-// The native I/O helper (native/mrc-io.c through src/impl/native-io.ts) on its own: mapped image windows,
-// zero-page flags, a file that shrinks under a mapping (SIGBUS, caught), and copyPages: a block's
-// set-bit pages on several threads, with its result words.
+// The native I/O helper (native/mrc-io.c through src/impl/native-io.ts) on its own: savePages, a save's
+// bulk pass over a RAM image (zero pages, bits, writes, an image that ends under its mapping: SIGBUS and
+// EFAULT, caught), and copyPages: a block's set-bit pages on several threads, with its result words.
 // The copies and saves built on it are checked against the JS paths in extract-copy.test.ts and
 // writer-channels.test.ts. Without the helper built these skip with one line, or fail under
 // MRC_REQUIRE_NATIVE=1 (CI).
-import { closeSync, openSync, readFileSync, truncateSync, writeFileSync } from "node:fs";
+import { closeSync, openSync, readFileSync, writeFileSync } from "node:fs";
 import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -34,86 +34,287 @@ function helper() {
   return io;
 }
 
-/** Writes `bytes` to `name` in the scratch directory and runs `fn` on a read-only descriptor of it. */
-function withFile(name: string, bytes: Uint8Array, fn: (fd: number, path: string) => void): void {
-  const path = join(dir, name);
-  writeFileSync(path, bytes);
-  const fd = openSync(path, "r");
-  try {
-    fn(fd, path);
-  } finally {
-    closeSync(fd);
-  }
-}
-
-/** Four pages: 0 and 1 zero, 2 with one byte set in its middle, 3 with only its last byte set. */
-function fourPages(): Uint8Array {
-  const b = new Uint8Array(4 * PAGE);
-  b[2 * PAGE + 2048] = 1;
-  b[4 * PAGE - 1] = 0x80;
-  return b;
-}
-
 describe.skipIf(io === undefined && !required)("native I/O helper", () => {
-  it("reports the host page size", () => {
-    expect(helper().pageSize % PAGE).toBe(0);
-  });
+  /** Pages of a RAM image, `lead` bytes into its file: zero pages where `zero(p)`, the others named. */
+  function imageWith(lead: number, pages: number, zero: (p: number) => boolean): Uint8Array {
+    const b = new Uint8Array(lead + pages * PAGE).fill(0xee, 0, lead);
+    for (let p = 0; p < pages; p++) {
+      if (zero(p)) continue;
+      const at = lead + p * PAGE;
+      // pages with a single byte set (in the middle, the last) are not zero either
+      if (p % 5 === 1) b[at + 2048] = 1;
+      else if (p % 5 === 2) b[at + PAGE - 1] = 0x80;
+      else for (let i = 0; i < PAGE; i++) b[at + i] = (p * 31 + i) & 0xff || 1;
+    }
+    return b;
+  }
 
-  it("zeroPages flags all-zero pages of a mapped window, from any page-multiple offset in it; copyOut copies", () => {
+  interface SaveRun {
+    status: number;
+    result: number[];
+    control: number[];
+    bitmap: number[];
+    out: Buffer;
+  }
+
+  /**
+   * savePages of the pages of `ranges` (chunks of `chunkPages`) from an image file of `bytes` (page 0 at
+   * `lead`) into an output of 0xee filler (pages at `pagesOffset`), starting from `bitmap`.
+   */
+  async function savePages(
+    name: string,
+    bytes: Uint8Array,
+    o: {
+      lead: number;
+      pages: number;
+      ranges: Array<[number, number]>;
+      chunkPages: number;
+      threads: number;
+      detect: boolean;
+      bitmap?: Uint8Array;
+      pagesOffset?: number;
+      dstPath?: string;
+      imagePath?: string;
+    },
+  ): Promise<SaveRun> {
     const n = helper();
-    withFile("four.img", fourPages(), (fd) => {
-      const window = n.mapImage(fd, 0, 4 * PAGE);
-      const flags = new Uint8Array(4).fill(9);
-      expect(n.zeroPages(window, 0, 4, PAGE, flags)).toBe(2);
-      expect(Array.from(flags)).toEqual([1, 1, 0, 0]);
-      flags.fill(9);
-      expect(n.zeroPages(window, PAGE, 2, PAGE, flags)).toBe(1);
-      expect(Array.from(flags)).toEqual([1, 0, 9, 9]);
-      // the mapping reads the file's bytes, and copyOut copies them where it is told
-      expect(new Uint8Array(window)[2 * PAGE + 2048]).toBe(1);
-      const dest = new Uint8Array(3 * PAGE);
-      expect(n.copyOut(window, 2 * PAGE, 2 * PAGE, dest, PAGE)).toBe(0);
-      expect(Buffer.compare(dest.subarray(PAGE), fourPages().subarray(2 * PAGE))).toBe(0);
-      expect(dest.subarray(0, PAGE).every((b) => b === 0)).toBe(true);
-      expect(() => n.copyOut(window, 3 * PAGE, 2 * PAGE, dest, 0)).toThrow(
-        "copyOut: the bytes must lie in the buffer and in dest",
+    const image = o.imagePath ?? join(dir, `${name}.img`);
+    if (o.imagePath === undefined) writeFileSync(image, bytes);
+    const pagesOffset = o.pagesOffset ?? 2 * PAGE + 56;
+    const dstPath = o.dstPath ?? join(dir, `${name}.mig`);
+    if (o.dstPath === undefined)
+      writeFileSync(dstPath, new Uint8Array(pagesOffset + o.pages * PAGE).fill(0xee));
+    const chunks: number[] = [];
+    for (const [first, end] of o.ranges) {
+      for (let p = first; p < end; p += o.chunkPages) chunks.push(p, Math.min(o.chunkPages, end - p));
+    }
+    const bitmap = o.bitmap ?? new Uint8Array(new SharedArrayBuffer(Math.ceil(o.pages / 8)));
+    const control = new Int32Array(2);
+    const result = new Float64Array(4).fill(-7);
+    const i = openSync(image, "r");
+    const d = openSync(dstPath, "r+");
+    try {
+      const status = await new Promise<number>((done) =>
+        n.savePages(
+          i,
+          o.lead,
+          d,
+          pagesOffset,
+          PAGE,
+          o.detect ? 1 : 0,
+          bitmap,
+          Float64Array.from(chunks),
+          o.threads,
+          control,
+          result,
+          done,
+        ),
       );
-      n.unmap(window);
-      expect(window.byteLength).toBe(0);
-      n.unmap(window); // a detached buffer is left alone
-    });
-  });
+      const out = o.dstPath === undefined ? readFileSync(dstPath) : Buffer.alloc(0);
+      return {
+        status,
+        result: Array.from(result),
+        control: Array.from(control),
+        bitmap: Array.from(bitmap),
+        out,
+      };
+    } finally {
+      closeSync(i);
+      closeSync(d);
+    }
+  }
 
-  it("a file that shrinks under its mapping: zeroPages and copyOut return -1 instead of dying of SIGBUS", () => {
-    const n = helper();
-    withFile("shrinks.img", new Uint8Array(4 * PAGE), (fd, path) => {
-      const window = n.mapImage(fd, 0, 4 * PAGE);
-      truncateSync(path, 2 * PAGE + 10); // pages 3 and 4 are gone; page 2 is partly there
-      const flags = new Uint8Array(4);
-      expect(n.zeroPages(window, 0, 4, PAGE, flags)).toBe(-1);
-      // the thread goes on, and the pages still in the file read as before
-      expect(n.zeroPages(window, 0, 3, PAGE, flags)).toBe(3);
-      // copyOut likewise: what is still in the file copies, what is gone returns -1
-      const dest = new Uint8Array(2 * PAGE).fill(7);
-      expect(n.copyOut(window, PAGE, 2 * PAGE, dest, 0)).toBe(0);
-      expect(dest.every((b) => b === 0)).toBe(true);
-      expect(n.copyOut(window, 2 * PAGE, 2 * PAGE, dest, 0)).toBe(-1);
-      n.unmap(window);
-    });
-  });
+  /** The bitmap bytes with exactly `pages` set, of `numPages` pages. */
+  function bitsOf(pages: number[], numPages: number): number[] {
+    const b = new Array<number>(Math.ceil(numPages / 8)).fill(0);
+    for (const p of pages) b[p >> 3] = (b[p >> 3] as number) | (1 << (p & 7));
+    return b;
+  }
 
-  it("mapImage refuses an offset that is not a multiple of the page size (EINVAL, errno 22)", () => {
-    const n = helper();
-    withFile("aligned.img", new Uint8Array(2 * PAGE), (fd) => {
-      expect(() => n.mapImage(fd, 100, PAGE)).toThrow(expect.objectContaining({ code: "22" }));
-    });
-  });
+  const zeroAt = (p: number) => p % 3 === 0 || (p >= 40 && p < 48);
 
-  it("zeroPages refuses pages outside the buffer", () => {
-    const n = helper();
-    expect(() => n.zeroPages(new ArrayBuffer(PAGE), 0, 2, PAGE, new Uint8Array(2))).toThrow(
-      "zeroPages: the pages must lie in the buffer and out must have a byte per page",
+  it.each([1, 2, 3, 8])(
+    "savePages on %i thread(s): bits set for exactly the non-zero pages of the ranges, only they written, at pages_offset + page × 4096",
+    async (threads) => {
+      const lead = 0x5123; // not on a host page: the mapping starts before page 0
+      const bytes = imageWith(lead, 64, zeroAt);
+      // pages 20-23 are in no range (a hole): their bits and output are left as they were
+      const bitmap = new Uint8Array(new SharedArrayBuffer(8)).fill(0xff);
+      const ranges: Array<[number, number]> = [
+        [0, 20],
+        [24, 64],
+      ];
+      const r = await savePages(`save${threads}`, bytes, {
+        lead,
+        pages: 64,
+        ranges,
+        chunkPages: 8,
+        threads,
+        detect: true,
+        bitmap,
+      });
+      expect(r.status).toBe(COPY_OK);
+      expect(r.result).toEqual([COPY_OK, -1, 0, 0]);
+      // chunks: 0-7, 8-15, 16-19, then five of 8 from 24; each handed out once, plus a look past the end per thread
+      expect(r.control).toEqual([8 + threads, 60]);
+      const inRanges = (p: number) => p < 20 || p >= 24;
+      const written = Array.from({ length: 64 }, (_, p) => p).filter((p) => inRanges(p) && !zeroAt(p));
+      expect(r.bitmap).toEqual(bitsOf([...written, 20, 21, 22, 23], 64));
+      const pagesOffset = 2 * PAGE + 56;
+      expect(r.out.subarray(0, pagesOffset).every((b) => b === 0xee)).toBe(true);
+      for (let p = 0; p < 64; p++) {
+        const got = r.out.subarray(pagesOffset + p * PAGE, pagesOffset + (p + 1) * PAGE);
+        const want = written.includes(p)
+          ? bytes.subarray(lead + p * PAGE, lead + (p + 1) * PAGE)
+          : new Uint8Array(PAGE).fill(0xee);
+        expect(Buffer.compare(got, want), `page ${p}`).toBe(0);
+      }
+    },
+  );
+
+  it("savePages without zero-page detection writes every page of its ranges, zero pages too, and sets their bits", async () => {
+    const bytes = imageWith(0, 32, zeroAt);
+    const r = await savePages("nodetect", bytes, {
+      lead: 0,
+      pages: 32,
+      ranges: [[4, 30]],
+      chunkPages: 8,
+      threads: 2,
+      detect: false,
+    });
+    expect([r.status, r.control]).toEqual([COPY_OK, [4 + 2, 26]]);
+    expect(r.bitmap).toEqual(
+      bitsOf(
+        Array.from({ length: 26 }, (_, i) => 4 + i),
+        32,
+      ),
     );
+    const pagesOffset = 2 * PAGE + 56;
+    expect(
+      Buffer.compare(
+        r.out.subarray(pagesOffset + 4 * PAGE, pagesOffset + 30 * PAGE),
+        bytes.subarray(4 * PAGE, 30 * PAGE),
+      ),
+    ).toBe(0);
+    expect(r.out.subarray(pagesOffset, pagesOffset + 4 * PAGE).every((b) => b === 0xee)).toBe(true);
+    expect(r.out.subarray(pagesOffset + 30 * PAGE).every((b) => b === 0xee)).toBe(true);
+  });
+
+  // An image file shorter than its chunks: the pages past its end raise SIGBUS in the zero-page scan
+  // (detection) or fail the pwrite from the mapping with EFAULT (none); either way the chunk is read
+  // with pread, which says where the image ends, measured from page 0.
+  it.each([
+    [true, 1],
+    [false, 1],
+    [true, 8],
+    [false, 8],
+  ])(
+    "savePages (detection %s, %i threads) says where an image that ends early ends: the first short chunk in file order",
+    async (detect, threads) => {
+      const lead = 0x3000;
+      const full = imageWith(lead, 64, zeroAt);
+      const end = 37 * PAGE + 100; // inside chunk 4 (pages 32-39); chunks 5-7 have no byte at all
+      const r = await savePages(`short-${detect}-${threads}`, full.subarray(0, lead + end), {
+        lead,
+        pages: 64,
+        ranges: [[0, 64]],
+        chunkPages: 8,
+        threads,
+        detect,
+      });
+      expect(r.status).toBe(COPY_SOURCE_SHORT);
+      expect(r.result).toEqual([COPY_SOURCE_SHORT, 4, 0, end]);
+      // chunks before the failed one are all written
+      const pagesOffset = 2 * PAGE + 56;
+      for (let p = 0; p < 32; p++) {
+        if (detect && zeroAt(p)) continue;
+        const got = r.out.subarray(pagesOffset + p * PAGE, pagesOffset + (p + 1) * PAGE);
+        expect(Buffer.compare(got, full.subarray(lead + p * PAGE, lead + (p + 1) * PAGE)), `page ${p}`).toBe(
+          0,
+        );
+      }
+    },
+  );
+
+  it("savePages on 8 threads hands the write lock around 256 chunks and writes every page", async () => {
+    const pages = 256 * 8;
+    const bytes = imageWith(0, pages, (p) => p % 7 === 3);
+    for (let round = 0; round < 3; round++) {
+      const r = await savePages(`many${round}`, bytes, {
+        lead: 0,
+        pages,
+        ranges: [[0, pages]],
+        chunkPages: 8,
+        threads: 8,
+        detect: true,
+        pagesOffset: 0,
+      });
+      expect([r.status, r.control]).toEqual([COPY_OK, [256 + 8, pages]]);
+      const want = Buffer.from(bytes);
+      for (let p = 3; p < pages; p += 7) want.fill(0xee, p * PAGE, (p + 1) * PAGE);
+      expect(Buffer.compare(r.out, want)).toBe(0);
+    }
+  });
+
+  it("savePages names a write failure at the output offset (ENOSPC on /dev/full)", async () => {
+    const r = await savePages(
+      "full",
+      imageWith(0, 16, (p) => p < 3),
+      {
+        lead: 0,
+        pages: 16,
+        ranges: [[0, 16]],
+        chunkPages: 8,
+        threads: 1,
+        detect: true,
+        pagesOffset: 0x10000,
+        dstPath: "/dev/full",
+      },
+    );
+    // page 3 is the first written
+    expect([r.status, r.result]).toEqual([COPY_WRITE_FAILED, [COPY_WRITE_FAILED, 0, 28, 0x10000 + 3 * PAGE]]);
+    expect(errnoText(28, "write").code).toBe("ENOSPC");
+  });
+
+  it("savePages names a read failure at the image offset from page 0 (a directory: EISDIR)", async () => {
+    const r = await savePages("dir", new Uint8Array(0), {
+      lead: 0,
+      pages: 16,
+      ranges: [[8, 16]],
+      chunkPages: 8,
+      threads: 2,
+      detect: true,
+      imagePath: dir,
+    });
+    expect([r.status, r.result]).toEqual([COPY_READ_FAILED, [COPY_READ_FAILED, 0, 21, 8 * PAGE]]);
+    expect(r.bitmap).toEqual([0, 0]);
+  });
+
+  it("savePages refuses chunks outside the bitmap, odd chunk lists and a missing callback", () => {
+    const n = helper();
+    const args = (chunks: number[], bitmapBytes = 1) =>
+      [
+        0,
+        0,
+        1,
+        0,
+        PAGE,
+        1,
+        new Uint8Array(bitmapBytes),
+        Float64Array.from(chunks),
+        1,
+        new Int32Array(2),
+        new Float64Array(4),
+      ] as const;
+    const chunkError = "savePages: a chunk must be 1 to 2^20 whole pages within the bitmap";
+    expect(() => n.savePages(...args([4, 5]), () => {})).toThrow(chunkError);
+    expect(() => n.savePages(...args([0, 0]), () => {})).toThrow(chunkError);
+    expect(() => n.savePages(...args([0.5, 2]), () => {})).toThrow(chunkError);
+    expect(() => n.savePages(...args([0, 8, 2]), () => {})).toThrow(
+      "savePages: chunks must be a Float64Array of [first page, pages] pairs",
+    );
+    const noCallback = n.savePages as unknown as (...a: unknown[]) => void;
+    expect(() => noCallback(...args([0, 8]), "done")).toThrow("savePages: done must be a function");
   });
 
   /** copyPages of `bitmap` from a source file of `bytes` into an empty block file; its status and words. */

@@ -1,9 +1,9 @@
-// The two ways bulk-pass pages reach the channels: channel threads reading the RAM image file
-// themselves, or the flow reading into a channel slot (a reader that is not a file). Both must give the
-// same file, report progress, and report a RAM image shorter than used_length the same way. Channels
-// reading the file take pages from a mapping of it with the native helper (native/mrc-io.c), or read
-// them into their slots with pread (MRC_NATIVE=0, or the helper not built): every file-reading case runs
-// both ways.
+// The two ways bulk-pass pages reach the channels: channels reading the RAM image file themselves, or
+// the flow reading into a channel slot (a reader that is not a file). Both must give the same file,
+// report progress, and report a RAM image shorter than used_length the same way. Channels reading the
+// file are the native helper's threads, which map it (save-pages.ts, native/mrc-io.c), or worker
+// threads reading it into their slots with pread (MRC_NATIVE=0, or the helper not built): every
+// file-reading case runs both ways.
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -26,10 +26,10 @@ function asFile(source: MemorySource, path: string, size: bigint) {
   return { readInto: (o: bigint, into: Uint8Array) => source.readInto(o, into), filePath: path, size };
 }
 
-type Reads = "mapped" | "pread";
-/** How channels read image files: mapped needs the helper (skipped without it, unless CI requires it). */
+type Reads = "native" | "pread";
+/** How channels read image files: native needs the helper (skipped without it, unless CI requires it). */
 const READS: Reads[] =
-  nativeIo() !== undefined || process.env.MRC_REQUIRE_NATIVE === "1" ? ["mapped", "pread"] : ["pread"];
+  nativeIo() !== undefined || process.env.MRC_REQUIRE_NATIVE === "1" ? ["native", "pread"] : ["pread"];
 
 /** Runs `fn` with the channel threads it starts reading image files the `reads` way. */
 async function withReads<T>(reads: Reads, fn: () => Promise<T>): Promise<T> {
@@ -127,17 +127,38 @@ describe.each(READS)(
 );
 
 describe("progress of the bulk pass", () => {
-  it("is reported per 16 MiB range when channels read the image file (40 MiB image)", async () => {
+  it("is reported per 16 MiB range when worker threads read the image file (40 MiB image)", async () => {
     const calls: Array<[number, number]> = [];
-    await saveWithPlan(dir, [{ idstr: "r", image: specImage(10240) }], (plan) => {
-      plan.onProgress = (d, t) => calls.push([Number(d), Number(t)]);
-    });
+    await withReads("pread", () =>
+      saveWithPlan(dir, [{ idstr: "r", image: specImage(10240) }], (plan) => {
+        plan.onProgress = (d, t) => calls.push([Number(d), Number(t)]);
+      }),
+    );
     expect(calls).toEqual([
       [16 * MiB, 40 * MiB],
       [32 * MiB, 40 * MiB],
       [40 * MiB, 40 * MiB],
     ]);
   });
+
+  it.skipIf(!READS.includes("native"))(
+    "is reported from the native threads' page count while they run, and at the end (40 MiB image)",
+    async () => {
+      const calls: Array<[number, number]> = [];
+      await withReads("native", () =>
+        saveWithPlan(dir, [{ idstr: "r", image: specImage(10240) }], (plan) => {
+          plan.onProgress = (d, t) => calls.push([Number(d), Number(t)]);
+        }),
+      );
+      // every 100 ms while the threads run (none if they finish first), whole pages, rising, then the end
+      expect(calls.at(-1)).toEqual([40 * MiB, 40 * MiB]);
+      for (const [i, [d, t]] of calls.entries()) {
+        expect(t).toBe(40 * MiB);
+        expect(d % PAGE).toBe(0);
+        if (i > 0) expect(d).toBeGreaterThan((calls[i - 1] as [number, number])[0]);
+      }
+    },
+  );
 
   it("is reported per 128-page batch (512 KiB, spec 2.7) when the flow reads", async () => {
     const image = specImage(2048);
@@ -192,14 +213,32 @@ describe("a RAM image shorter than used_length", () => {
     expect([e.code, e.offset, e.message]).toEqual(["ERR_BAD_ARGUMENT", BigInt(shortAt), message]);
   });
 
+  const readFails = READS.flatMap((reads) => [null, 2].map((channels) => [channels, reads] as const));
+  it.each(readFails)(
+    "an image that cannot be read: the errno, at the image offset (multifd %s, %s)",
+    async (channels, reads) => {
+      // a directory opens, and every read of it fails with EISDIR
+      const e = await withReads(reads, () =>
+        saveError((b) => {
+          b.image = asFile(new MemorySource(image), dir, BigInt(pages * PAGE));
+        }, channels),
+      );
+      expect([e.code, e.offset, e.message]).toEqual([
+        "ERR_IO",
+        0n,
+        `cannot read RAM image of block "r" at offset 0x0: EISDIR: illegal operation on a directory, read`,
+      ]);
+    },
+  );
+
   const endsEarly = READS.flatMap((reads) => [null, 2].map((channels) => [channels, reads] as const));
   it.each(endsEarly)(
     "a file that ends early while a channel reads it (multifd %s, %s)",
     async (channels, reads) => {
       const path = join(dir, `ends-early-${channels}-${reads}.img`);
       await writeFile(path, image.subarray(0, shortAt));
-      // the size claims the whole block: only the channel finds the end (mapped: the file's size is
-      // short of the window, so it reads with pread, which names the offset)
+      // the size claims the whole block: only the channel finds the end (native: the pages past it fail
+      // under the mapping, so the chunk is read with pread, which names the offset)
       const e = await withReads(reads, () =>
         saveError((b) => {
           b.image = asFile(new MemorySource(image), path, BigInt(pages * PAGE));
