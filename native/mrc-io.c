@@ -15,7 +15,8 @@
 //   pwrites straight from the mapping, on threads of its own taking chunks of the image from a shared
 //   counter, one writer at a time (see struct block_save). An image that shrinks under its mapping
 //   (SIGBUS, caught, or EFAULT from a write) has the chunk read again with pread, which says where it
-//   ends.
+//   ends. pageRangesWithData lists the page ranges of a sparse image that hold data (SEEK_DATA), so the
+//   save skips its holes without starting python3 (src/impl/allocation.ts) for it.
 //
 // Optional: scripts/build-native.mjs builds it into dist/native/mrc-io.node when a C compiler and
 // Node's headers are there; src/impl/native-io.ts loads it, and without it the same copy runs in JS.
@@ -35,6 +36,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -691,11 +693,90 @@ static napi_value save_pages(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* Ranges of pages, grown as they are found: [first, end) pairs. */
+struct page_ranges {
+  int64_t *pairs;
+  size_t count, cap, max;
+};
+
+/* Appends [first, end); -1 past `max` ranges or out of memory. */
+static int push_range(struct page_ranges *r, int64_t first, int64_t end) {
+  if (r->count >= r->max) return -1;
+  if (r->count == r->cap) {
+    size_t cap = r->cap == 0 ? 64 : r->cap * 2;
+    int64_t *grown = realloc(r->pairs, cap * 2 * sizeof *grown);
+    if (grown == NULL) return -1;
+    r->pairs = grown;
+    r->cap = cap;
+  }
+  r->pairs[2 * r->count] = first;
+  r->pairs[2 * r->count + 1] = end;
+  r->count++;
+  return 0;
+}
+
+/* The page ranges of the file that may hold data, into *r; -1 when the kernel cannot say or past max. */
+static int find_page_ranges(int fd, int64_t page, int64_t num, struct page_ranges *r) {
+  struct stat st;
+  if (fstat(fd, &st) != 0) return -1;
+  int64_t size = (int64_t)st.st_size, first = -1, end = -1;
+  for (int64_t pos = 0; pos < size;) {
+    off_t start = lseek(fd, (off_t)pos, SEEK_DATA);
+    if (start < 0 && errno == ENXIO) break; /* no data after pos */
+    if (start < 0) return -1;
+    off_t stop = lseek(fd, start, SEEK_HOLE);
+    if (stop < 0) return -1;
+    if (stop > size) stop = (off_t)size;
+    int64_t a = (int64_t)start / page, b = ((int64_t)stop + page - 1) / page;
+    if (a >= num || start >= size) break; /* extents come in file order: the rest lie past numPages too */
+    if (b > num) b = num;
+    if (first >= 0 && a <= end) {
+      if (b > end) end = b; /* touches the range before once widened to pages: merged */
+    } else {
+      if (first >= 0 && push_range(r, first, end) != 0) return -1;
+      first = a;
+      end = b;
+    }
+    pos = (int64_t)stop;
+  }
+  return first >= 0 ? push_range(r, first, end) : 0;
+}
+
+/* pageRangesWithData(fd, pageSize, numPages, maxRanges): Float64Array | null
+ * The page ranges [first, end) of a sparse RAM image that may hold data: its data extents, as
+ * lseek(SEEK_DATA/SEEK_HOLE) reports them, widened to whole pages, merged where they touch, and clipped
+ * to numPages, as flat pairs. null when the kernel cannot say (an lseek error other than ENXIO, the end
+ * of the data) or past maxRanges ranges: the caller then reads every page. */
+static napi_value page_ranges_with_data(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4];
+  int32_t fd;
+  double page_size, num_pages, max_ranges;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 4 ||
+      napi_get_value_int32(env, argv[0], &fd) != napi_ok || napi_get_value_double(env, argv[1], &page_size) != napi_ok ||
+      napi_get_value_double(env, argv[2], &num_pages) != napi_ok ||
+      napi_get_value_double(env, argv[3], &max_ranges) != napi_ok || page_size < 1 || num_pages < 0 || max_ranges < 0)
+    return fail_args(env, "pageRangesWithData(fd, pageSize, numPages, maxRanges) takes a descriptor and three counts");
+  struct page_ranges r = {NULL, 0, 0, (size_t)max_ranges};
+  napi_value result, buffer;
+  void *data;
+  if (find_page_ranges(fd, (int64_t)page_size, (int64_t)num_pages, &r) != 0 ||
+      napi_create_arraybuffer(env, r.count * 2 * sizeof(double), &data, &buffer) != napi_ok ||
+      napi_create_typedarray(env, napi_float64_array, r.count * 2, buffer, 0, &result) != napi_ok) {
+    napi_get_null(env, &result);
+  } else {
+    for (size_t i = 0; i < r.count * 2; i++) ((double *)data)[i] = (double)r.pairs[i];
+  }
+  free(r.pairs);
+  return result;
+}
+
 NAPI_MODULE_INIT() {
   static const struct {
     const char *name;
     napi_callback fn;
-  } functions[] = {{"copyPages", copy_pages}, {"savePages", save_pages}};
+  } functions[] = {
+      {"copyPages", copy_pages}, {"savePages", save_pages}, {"pageRangesWithData", page_ranges_with_data}};
   for (size_t i = 0; i < sizeof functions / sizeof functions[0]; i++) {
     napi_value fn;
     if (napi_create_function(env, functions[i].name, NAPI_AUTO_LENGTH, functions[i].fn, NULL, &fn) != napi_ok ||

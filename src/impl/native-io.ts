@@ -62,6 +62,12 @@ export interface NativeIo {
     result: Float64Array,
     done: (status: number) => void,
   ): void;
+  /**
+   * The page ranges [first, end) of a file that may hold data, as flat pairs: its data extents
+   * (lseek SEEK_DATA/SEEK_HOLE) widened to whole pages of `pageSize`, merged where they touch, clipped to
+   * `numPages`. null when the kernel cannot say, or past `maxRanges` ranges.
+   */
+  pageRangesWithData(fd: number, pageSize: number, numPages: number, maxRanges: number): Float64Array | null;
 }
 
 /** dist/native/mrc-io.node, from dist/impl (built) or src/impl (tests run on the sources). */

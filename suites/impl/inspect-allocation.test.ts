@@ -3,9 +3,10 @@
 import { open, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { dir as tmpDir } from "tmp-promise";
-import { afterAll, beforeAll, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { allocatedBytesIn, dataExtents, pageRangesWithData } from "../../src/impl/allocation.js";
 import { inspectFile } from "../../src/impl/inspect.js";
+import { nativeIo } from "../../src/impl/native-io.js";
 import { writeMigrationFile } from "../../src/impl/save.js";
 import { makeImage } from "../helpers/images.js";
 
@@ -62,24 +63,91 @@ it("allocatedBytesIn sums, per range, the data extents that SEEK_DATA/SEEK_HOLE 
   expect(await allocatedBytesIn(join(dir.path, "missing.bin"), [[0n, 1n]])).toBeUndefined();
 });
 
-it("pageRangesWithData: data extents widened to whole pages, merged where they touch, clipped to numPages", async (ctx) => {
-  // 64 KiB of data at 0, 64 KiB (one extent with the first), 256 KiB and 960 KiB
-  const path = join(dir.path, "ranges.bin");
-  const fh = await open(path, "w");
-  try {
-    await fh.truncate(1024 * 1024);
-    for (const at of [0, 64, 256, 960])
-      await fh.write(new Uint8Array(64 * 1024).fill(7), 0, 64 * 1024, at * 1024);
-  } finally {
-    await fh.close();
+/** Which asks the kernel for the extents: the native helper (lseek in C) or python3 (MRC_NATIVE=0). */
+const ASKERS =
+  nativeIo() !== undefined || process.env.MRC_REQUIRE_NATIVE === "1" ? ["native", "python3"] : ["python3"];
+
+describe.each(ASKERS)("pageRangesWithData (%s)", (asker) => {
+  let before: string | undefined;
+  beforeEach(() => {
+    before = process.env.MRC_NATIVE;
+    if (asker === "python3") process.env.MRC_NATIVE = "0";
+    else delete process.env.MRC_NATIVE;
+  });
+  afterEach(() => {
+    if (before === undefined) delete process.env.MRC_NATIVE;
+    else process.env.MRC_NATIVE = before;
+  });
+
+  /** A 1 MiB file: 64 KiB of data at 0, 64 KiB (one extent with the first), 256 KiB and 960 KiB. */
+  async function fourExtents(name: string): Promise<string> {
+    const path = join(dir.path, name);
+    const fh = await open(path, "w");
+    try {
+      await fh.truncate(1024 * 1024);
+      for (const at of [0, 64, 256, 960])
+        await fh.write(new Uint8Array(64 * 1024).fill(7), 0, 64 * 1024, at * 1024);
+    } finally {
+      await fh.close();
+    }
+    return path;
   }
-  const found = ((await dataExtents(path)) ?? []).map(([x, y]) => `${x}-${y}`).join(" ");
-  ctx.skip(found !== "0-131072 262144-327680 983040-1048576", "this filesystem does not report these holes");
-  // 4 KiB pages: [0, 32), [64, 80); the extent at page 240 lies past numPages 240
-  expect(Array.from((await pageRangesWithData(path, 240, 4096)) ?? [])).toEqual([0, 32, 64, 80]);
-  // 48 KiB "pages": [0, 128 KiB) widens to [0, 3); [256 KiB, 320 KiB) to pages 5 and 6; the last
-  // extent, pages 20 and 21, is clipped to numPages 21
-  expect(Array.from((await pageRangesWithData(path, 21, 48 * 1024)) ?? [])).toEqual([0, 3, 5, 7, 20, 21]);
-  // 192 KiB "pages": [0, 1) and [1, 2) touch once widened, so they merge; then [5, 6)
-  expect(Array.from((await pageRangesWithData(path, 100, 192 * 1024)) ?? [])).toEqual([0, 2, 5, 6]);
+
+  it("data extents widened to whole pages, merged where they touch, clipped to numPages", async (ctx) => {
+    const path = await fourExtents(`ranges-${asker}.bin`);
+    const found = ((await dataExtents(path)) ?? []).map(([x, y]) => `${x}-${y}`).join(" ");
+    ctx.skip(
+      found !== "0-131072 262144-327680 983040-1048576",
+      "this filesystem does not report these holes",
+    );
+    // 4 KiB pages: [0, 32), [64, 80); the extent at page 240 lies past numPages 240
+    expect(Array.from((await pageRangesWithData(path, 240, 4096)) ?? [])).toEqual([0, 32, 64, 80]);
+    // 48 KiB "pages": [0, 128 KiB) widens to [0, 3); [256 KiB, 320 KiB) to pages 5 and 6; the last
+    // extent, pages 20 and 21, is clipped to numPages 21
+    expect(Array.from((await pageRangesWithData(path, 21, 48 * 1024)) ?? [])).toEqual([0, 3, 5, 7, 20, 21]);
+    // 192 KiB "pages": [0, 1) and [1, 2) touch once widened, so they merge; then [5, 6)
+    expect(Array.from((await pageRangesWithData(path, 100, 192 * 1024)) ?? [])).toEqual([0, 2, 5, 6]);
+    // all of it: the last extent too
+    expect(Array.from((await pageRangesWithData(path, 256, 4096)) ?? [])).toEqual([0, 32, 64, 80, 240, 256]);
+  });
+
+  it("a file with no data: no range; a file with no hole: undefined (nothing to skip)", async (ctx) => {
+    const empty = join(dir.path, `empty-${asker}.bin`);
+    const fh = await open(empty, "w");
+    await fh.truncate(1024 * 1024);
+    await fh.close();
+    const found = await dataExtents(empty);
+    ctx.skip(found === undefined || found.length !== 0, "this filesystem does not report holes");
+    expect(Array.from((await pageRangesWithData(empty, 256, 4096)) ?? [-1])).toEqual([]);
+    const full = join(dir.path, `full-${asker}.bin`);
+    await writeFile(full, new Uint8Array(64 * 1024).fill(1));
+    expect(await pageRangesWithData(full, 16, 4096)).toBeUndefined();
+  });
 });
+
+describe.skipIf(nativeIo() === undefined && process.env.MRC_REQUIRE_NATIVE !== "1")(
+  "native pageRangesWithData",
+  () => {
+    it("null past maxRanges ranges; an array at exactly maxRanges", async (ctx) => {
+      const io = nativeIo();
+      if (io === undefined) throw new Error("MRC_REQUIRE_NATIVE=1 but dist/native/mrc-io.node is not built");
+      const path = join(dir.path, "max.bin");
+      const fh = await open(path, "w");
+      try {
+        await fh.truncate(1024 * 1024);
+        for (const at of [0, 256, 960])
+          await fh.write(new Uint8Array(64 * 1024).fill(7), 0, 64 * 1024, at * 1024);
+        const found = ((await dataExtents(path)) ?? []).length;
+        ctx.skip(found !== 3, "this filesystem does not report these holes");
+        expect(Array.from(io.pageRangesWithData(fh.fd, 4096, 256, 3) ?? [])).toEqual([
+          0, 16, 64, 80, 240, 256,
+        ]);
+        expect(io.pageRangesWithData(fh.fd, 4096, 256, 2)).toBeNull();
+        // past numPages, extents do not count against the limit
+        expect(Array.from(io.pageRangesWithData(fh.fd, 4096, 70, 2) ?? [])).toEqual([0, 16, 64, 70]);
+      } finally {
+        await fh.close();
+      }
+    });
+  },
+);
