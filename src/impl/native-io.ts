@@ -68,6 +68,12 @@ export interface NativeIo {
    * `numPages`. null when the kernel cannot say, or past `maxRanges` ranges.
    */
   pageRangesWithData(fd: number, pageSize: number, numPages: number, maxRanges: number): Float64Array | null;
+  /**
+   * For each [start, end) pair of `ranges` (whole numbers up to 2^53), the bytes of the file in it that
+   * lie in data extents (SEEK_DATA/SEEK_HOLE), end clipped to the file's size; null when the kernel
+   * cannot say.
+   */
+  allocatedBytesIn(fd: number, ranges: Float64Array): Float64Array | null;
 }
 
 /** dist/native/mrc-io.node, from dist/impl (built) or src/impl (tests run on the sources). */

@@ -52,7 +52,12 @@ describe("build-native", () => {
       const r = await build(out, {});
       expect([r.exitCode, r.stderr]).toEqual([0, ""]);
       const mod = createRequire(import.meta.url)(join(out, "mrc-io.node")) as Record<string, unknown>;
-      expect(Object.keys(mod).sort()).toEqual(["copyPages", "pageRangesWithData", "savePages"]);
+      expect(Object.keys(mod).sort()).toEqual([
+        "allocatedBytesIn",
+        "copyPages",
+        "pageRangesWithData",
+        "savePages",
+      ]);
       // nothing half-built left beside it
       expect(readdirSync(out)).toEqual(["mrc-io.node"]);
     },

@@ -18,56 +18,11 @@ afterAll(async () => {
   await dir.cleanup();
 });
 
-it("counts allocated bytes of each page array (present pages x 4096; holes for zero pages)", async (ctx) => {
-  const image = join(dir.path, "r.img");
-  await writeFile(image, makeImage("spec8", 512));
-  const path = join(dir.path, "r.mig");
-  await writeMigrationFile({ path, blocks: [{ idstr: "r", image }] });
-  // a filesystem that does not report holes (or no python3) gives "unknown": nothing to check here
-  const extents = await dataExtents(path);
-  ctx.skip(extents === undefined || extents.length < 2, "no SEEK_DATA/SEEK_HOLE on this filesystem");
-  const r = await inspectFile(path);
-  expect(r.ramBlocks[0]).toMatchObject({ pagesPresent: 384, pagesZero: 128, pagesAllocated: "0x180000" });
-  // zpd=none writes every page
-  const none = join(dir.path, "none.mig");
-  await writeMigrationFile({ path: none, blocks: [{ idstr: "r", image }], zeroPageDetection: "none" });
-  expect((await inspectFile(none)).ramBlocks[0]).toMatchObject({
-    pagesPresent: 512,
-    pagesAllocated: "0x200000",
-  });
-});
-
-it("allocatedBytesIn sums, per range, the data extents that SEEK_DATA/SEEK_HOLE report, clipped to the range", async (ctx) => {
-  // 1 MiB file: data at [64 KiB, 128 KiB) and [512 KiB, 576 KiB), holes elsewhere
-  const path = join(dir.path, "holes.bin");
-  const fh = await open(path, "w");
-  try {
-    await fh.truncate(1024 * 1024);
-    await fh.write(new Uint8Array(64 * 1024).fill(1), 0, 64 * 1024, 64 * 1024);
-    await fh.write(new Uint8Array(64 * 1024).fill(2), 0, 64 * 1024, 512 * 1024);
-  } finally {
-    await fh.close();
-  }
-  const extents = await dataExtents(path);
-  const found = (extents ?? []).map(([x, y]) => `${x}-${y}`).join(" ");
-  ctx.skip(found !== "65536-131072 524288-589824", "this filesystem does not report these holes");
-  const K = 1024n;
-  expect(
-    await allocatedBytesIn(path, [
-      [0n, 1024n * K], // both extents
-      [96n * K, 540n * K], // the end of the first and the start of the second
-      [128n * K, 512n * K], // only the hole between them
-      [560n * K, 2048n * K], // past the end of the file
-    ]),
-  ).toEqual([128n * K, 32n * K + 28n * K, 0n, 16n * K]);
-  expect(await allocatedBytesIn(join(dir.path, "missing.bin"), [[0n, 1n]])).toBeUndefined();
-});
-
 /** Which asks the kernel for the extents: the native helper (lseek in C) or python3 (MRC_NATIVE=0). */
 const ASKERS =
   nativeIo() !== undefined || process.env.MRC_REQUIRE_NATIVE === "1" ? ["native", "python3"] : ["python3"];
 
-describe.each(ASKERS)("pageRangesWithData (%s)", (asker) => {
+describe.each(ASKERS)("allocation, asked by %s", (asker) => {
   let before: string | undefined;
   beforeEach(() => {
     before = process.env.MRC_NATIVE;
@@ -77,6 +32,51 @@ describe.each(ASKERS)("pageRangesWithData (%s)", (asker) => {
   afterEach(() => {
     if (before === undefined) delete process.env.MRC_NATIVE;
     else process.env.MRC_NATIVE = before;
+  });
+
+  it("counts allocated bytes of each page array (present pages x 4096; holes for zero pages)", async (ctx) => {
+    const image = join(dir.path, `r-${asker}.img`);
+    await writeFile(image, makeImage("spec8", 512));
+    const path = join(dir.path, `r-${asker}.mig`);
+    await writeMigrationFile({ path, blocks: [{ idstr: "r", image }] });
+    // a filesystem that does not report holes (or no python3) gives "unknown": nothing to check here
+    const extents = await dataExtents(path);
+    ctx.skip(extents === undefined || extents.length < 2, "no SEEK_DATA/SEEK_HOLE on this filesystem");
+    const r = await inspectFile(path);
+    expect(r.ramBlocks[0]).toMatchObject({ pagesPresent: 384, pagesZero: 128, pagesAllocated: "0x180000" });
+    // zpd=none writes every page
+    const none = join(dir.path, `none-${asker}.mig`);
+    await writeMigrationFile({ path: none, blocks: [{ idstr: "r", image }], zeroPageDetection: "none" });
+    expect((await inspectFile(none)).ramBlocks[0]).toMatchObject({
+      pagesPresent: 512,
+      pagesAllocated: "0x200000",
+    });
+  });
+
+  it("allocatedBytesIn sums, per range, the data extents that SEEK_DATA/SEEK_HOLE report, clipped to the range", async (ctx) => {
+    // 1 MiB file: data at [64 KiB, 128 KiB) and [512 KiB, 576 KiB), holes elsewhere
+    const path = join(dir.path, `holes-${asker}.bin`);
+    const fh = await open(path, "w");
+    try {
+      await fh.truncate(1024 * 1024);
+      await fh.write(new Uint8Array(64 * 1024).fill(1), 0, 64 * 1024, 64 * 1024);
+      await fh.write(new Uint8Array(64 * 1024).fill(2), 0, 64 * 1024, 512 * 1024);
+    } finally {
+      await fh.close();
+    }
+    const extents = await dataExtents(path);
+    const found = (extents ?? []).map(([x, y]) => `${x}-${y}`).join(" ");
+    ctx.skip(found !== "65536-131072 524288-589824", "this filesystem does not report these holes");
+    const K = 1024n;
+    expect(
+      await allocatedBytesIn(path, [
+        [0n, 1024n * K], // both extents
+        [96n * K, 540n * K], // the end of the first and the start of the second
+        [128n * K, 512n * K], // only the hole between them
+        [560n * K, 2048n * K], // past the end of the file
+      ]),
+    ).toEqual([128n * K, 32n * K + 28n * K, 0n, 16n * K]);
+    expect(await allocatedBytesIn(join(dir.path, "missing.bin"), [[0n, 1n]])).toBeUndefined();
   });
 
   /** A 1 MiB file: 64 KiB of data at 0, 64 KiB (one extent with the first), 256 KiB and 960 KiB. */
@@ -93,7 +93,7 @@ describe.each(ASKERS)("pageRangesWithData (%s)", (asker) => {
     return path;
   }
 
-  it("data extents widened to whole pages, merged where they touch, clipped to numPages", async (ctx) => {
+  it("pageRangesWithData: data extents widened to whole pages, merged where they touch, clipped to numPages", async (ctx) => {
     const path = await fourExtents(`ranges-${asker}.bin`);
     const found = ((await dataExtents(path)) ?? []).map(([x, y]) => `${x}-${y}`).join(" ");
     ctx.skip(
@@ -111,7 +111,7 @@ describe.each(ASKERS)("pageRangesWithData (%s)", (asker) => {
     expect(Array.from((await pageRangesWithData(path, 256, 4096)) ?? [])).toEqual([0, 32, 64, 80, 240, 256]);
   });
 
-  it("a file with no data: no range; a file with no hole: undefined (nothing to skip)", async (ctx) => {
+  it("pageRangesWithData: a file with no data: no range; a file with no hole: undefined (nothing to skip)", async (ctx) => {
     const empty = join(dir.path, `empty-${asker}.bin`);
     const fh = await open(empty, "w");
     await fh.truncate(1024 * 1024);
@@ -128,7 +128,7 @@ describe.each(ASKERS)("pageRangesWithData (%s)", (asker) => {
 describe.skipIf(nativeIo() === undefined && process.env.MRC_REQUIRE_NATIVE !== "1")(
   "native pageRangesWithData",
   () => {
-    it("null past maxRanges ranges; an array at exactly maxRanges", async (ctx) => {
+    it("pageRangesWithData: null past maxRanges ranges, an array at exactly maxRanges; allocatedBytesIn refuses partial pairs", async (ctx) => {
       const io = nativeIo();
       if (io === undefined) throw new Error("MRC_REQUIRE_NATIVE=1 but dist/native/mrc-io.node is not built");
       const path = join(dir.path, "max.bin");
@@ -145,6 +145,18 @@ describe.skipIf(nativeIo() === undefined && process.env.MRC_REQUIRE_NATIVE !== "
         expect(io.pageRangesWithData(fh.fd, 4096, 256, 2)).toBeNull();
         // past numPages, extents do not count against the limit
         expect(Array.from(io.pageRangesWithData(fh.fd, 4096, 70, 2) ?? [])).toEqual([0, 16, 64, 70]);
+        // allocatedBytesIn takes whole offsets in pairs
+        expect(
+          Array.from(
+            io.allocatedBytesIn(fh.fd, Float64Array.of(0, 4096 * 1024, 300 * 1024, 960 * 1024)) ?? [],
+          ),
+        ).toEqual([192 * 1024, 20 * 1024]);
+        expect(() => io.allocatedBytesIn(fh.fd, Float64Array.of(0.5, 1))).toThrow(
+          "allocatedBytesIn: offsets must be whole numbers from 0 to 2^53",
+        );
+        expect(() => io.allocatedBytesIn(fh.fd, Float64Array.of(0))).toThrow(
+          "allocatedBytesIn(fd, ranges) takes a descriptor and a Float64Array of [start, end) pairs",
+        );
       } finally {
         await fh.close();
       }
