@@ -17,8 +17,9 @@
 //   (SIGBUS, caught, or EFAULT from a write) has the chunk read again with pread, which says where it
 //   ends.
 // - SEEK_DATA/SEEK_HOLE, which Node cannot ask (src/impl/allocation.ts; else through python3, ~30 ms to
-//   start): pageRangesWithData, the page ranges of a sparse RAM image that hold data (save skips its
-//   holes), and allocatedBytesIn, the bytes of ranges of a file that are allocated (inspect).
+//   start): dataExtents, the extents of a range of a file that hold data (save skips the holes of a
+//   sparse RAM image; reencode those of a page array), and allocatedBytesIn, the bytes of ranges of a
+//   file that are allocated (inspect).
 //
 // Optional: scripts/build-native.mjs builds it into dist/native/mrc-io.node when a C compiler and
 // Node's headers are there; src/impl/native-io.ts loads it, and without it the same copy runs in JS.
@@ -700,81 +701,75 @@ static napi_value save_pages(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
-/* Ranges of pages, grown as they are found: [first, end) pairs. */
-struct page_ranges {
+/* Byte extents, grown as they are found: [start, end) pairs. */
+struct extents {
   int64_t *pairs;
   size_t count, cap, max;
 };
 
-/* Appends [first, end); -1 past `max` ranges or out of memory. */
-static int push_range(struct page_ranges *r, int64_t first, int64_t end) {
-  if (r->count >= r->max) return -1;
-  if (r->count == r->cap) {
-    size_t cap = r->cap == 0 ? 64 : r->cap * 2;
-    int64_t *grown = realloc(r->pairs, cap * 2 * sizeof *grown);
+/* Appends [start, end); -1 past `max` extents or out of memory. */
+static int push_extent(struct extents *e, int64_t start, int64_t end) {
+  if (e->count >= e->max) return -1;
+  if (e->count == e->cap) {
+    size_t cap = e->cap == 0 ? 64 : e->cap * 2;
+    int64_t *grown = realloc(e->pairs, cap * 2 * sizeof *grown);
     if (grown == NULL) return -1;
-    r->pairs = grown;
-    r->cap = cap;
+    e->pairs = grown;
+    e->cap = cap;
   }
-  r->pairs[2 * r->count] = first;
-  r->pairs[2 * r->count + 1] = end;
-  r->count++;
+  e->pairs[2 * e->count] = start;
+  e->pairs[2 * e->count + 1] = end;
+  e->count++;
   return 0;
 }
 
-/* The page ranges of the file that may hold data, into *r; -1 when the kernel cannot say or past max. */
-static int find_page_ranges(int fd, int64_t page, int64_t num, struct page_ranges *r) {
+/* The data extents of [from, to) of the file (to clipped to its size) into *e; -1 when the kernel
+ * cannot say or past max. */
+static int find_extents(int fd, int64_t from, int64_t to, struct extents *e) {
   struct stat st;
   if (fstat(fd, &st) != 0) return -1;
-  int64_t size = (int64_t)st.st_size, first = -1, end = -1;
-  for (int64_t pos = 0; pos < size;) {
+  if (to > (int64_t)st.st_size) to = (int64_t)st.st_size;
+  for (int64_t pos = from; pos < to;) {
     off_t start = lseek(fd, (off_t)pos, SEEK_DATA);
     if (start < 0 && errno == ENXIO) break; /* no data after pos */
     if (start < 0) return -1;
+    if (start >= to) break;
     off_t stop = lseek(fd, start, SEEK_HOLE);
     if (stop < 0) return -1;
-    if (stop > size) stop = (off_t)size;
-    int64_t a = (int64_t)start / page, b = ((int64_t)stop + page - 1) / page;
-    if (a >= num || start >= size) break; /* extents come in file order: the rest lie past numPages too */
-    if (b > num) b = num;
-    if (first >= 0 && a <= end) {
-      if (b > end) end = b; /* touches the range before once widened to pages: merged */
-    } else {
-      if (first >= 0 && push_range(r, first, end) != 0) return -1;
-      first = a;
-      end = b;
-    }
+    if (stop > to) stop = (off_t)to;
+    if (push_extent(e, (int64_t)start, (int64_t)stop) != 0) return -1;
     pos = (int64_t)stop;
   }
-  return first >= 0 ? push_range(r, first, end) : 0;
+  return 0;
 }
 
-/* pageRangesWithData(fd, pageSize, numPages, maxRanges): Float64Array | null
- * The page ranges [first, end) of a sparse RAM image that may hold data: its data extents, as
- * lseek(SEEK_DATA/SEEK_HOLE) reports them, widened to whole pages, merged where they touch, and clipped
- * to numPages, as flat pairs. null when the kernel cannot say (an lseek error other than ENXIO, the end
- * of the data) or past maxRanges ranges: the caller then reads every page. */
-static napi_value page_ranges_with_data(napi_env env, napi_callback_info info) {
+/* dataExtents(fd, from, to, maxExtents): Float64Array | null
+ * The data extents of [from, to) of the file, to clipped to its size, as lseek(SEEK_DATA/SEEK_HOLE)
+ * reports them: [start, end) byte pairs in file order. null when the kernel cannot say (an lseek error
+ * other than ENXIO, the end of the data) or past maxExtents: the caller then reads every byte. */
+static napi_value data_extents(napi_env env, napi_callback_info info) {
   size_t argc = 4;
   napi_value argv[4];
   int32_t fd;
-  double page_size, num_pages, max_ranges;
+  double from, to, max_extents;
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 4 ||
-      napi_get_value_int32(env, argv[0], &fd) != napi_ok || napi_get_value_double(env, argv[1], &page_size) != napi_ok ||
-      napi_get_value_double(env, argv[2], &num_pages) != napi_ok ||
-      napi_get_value_double(env, argv[3], &max_ranges) != napi_ok || page_size < 1 || num_pages < 0 || max_ranges < 0)
-    return fail_args(env, "pageRangesWithData(fd, pageSize, numPages, maxRanges) takes a descriptor and three counts");
-  struct page_ranges r = {NULL, 0, 0, (size_t)max_ranges};
+      napi_get_value_int32(env, argv[0], &fd) != napi_ok || napi_get_value_double(env, argv[1], &from) != napi_ok ||
+      napi_get_value_double(env, argv[2], &to) != napi_ok ||
+      napi_get_value_double(env, argv[3], &max_extents) != napi_ok || !(from >= 0 && to >= from) ||
+      to > 9007199254740992.0 || max_extents < 0)
+    return fail_args(env, "dataExtents(fd, from, to, maxExtents) takes a descriptor, offsets 0 <= from <= to <= 2^53 "
+                          "and a count");
+  struct extents e = {NULL, 0, 0, (size_t)max_extents};
   napi_value result, buffer;
   void *data;
-  if (find_page_ranges(fd, (int64_t)page_size, (int64_t)num_pages, &r) != 0 ||
-      napi_create_arraybuffer(env, r.count * 2 * sizeof(double), &data, &buffer) != napi_ok ||
-      napi_create_typedarray(env, napi_float64_array, r.count * 2, buffer, 0, &result) != napi_ok) {
+  if (find_extents(fd, (int64_t)from, (int64_t)to, &e) != 0 ||
+      napi_create_arraybuffer(env, e.count * 2 * sizeof(double), &data, &buffer) != napi_ok ||
+      napi_create_typedarray(env, napi_float64_array, e.count * 2, buffer, 0, &result) != napi_ok) {
     napi_get_null(env, &result);
   } else {
-    for (size_t i = 0; i < r.count * 2; i++) ((double *)data)[i] = (double)r.pairs[i];
+    for (size_t i = 0; i < e.count * 2; i++) ((double *)data)[i] = (double)e.pairs[i];
   }
-  free(r.pairs);
+  free(e.pairs);
   return result;
 }
 
@@ -839,7 +834,7 @@ NAPI_MODULE_INIT() {
     const char *name;
     napi_callback fn;
   } functions[] = {
-      {"copyPages", copy_pages}, {"savePages", save_pages}, {"pageRangesWithData", page_ranges_with_data},
+      {"copyPages", copy_pages}, {"savePages", save_pages}, {"dataExtents", data_extents},
       {"allocatedBytesIn", allocated_bytes_in}};
   for (size_t i = 0; i < sizeof functions / sizeof functions[0]; i++) {
     napi_value fn;

@@ -123,10 +123,10 @@ export function allocatedBytesIn(
 }
 
 const PAGE_RANGES_SCRIPT = `${EXTENTS_PRELUDE}
-page, num = int(sys.argv[2]), int(sys.argv[3])
+page, num, base = int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 first, end = -1, -1
-for start, stop in extents(fd, 0, size):
-    a, b = start // page, min(num, -(-stop // page))
+for start, stop in extents(fd, base, min(size, base + num * page)):
+    a, b = (start - base) // page, min(num, -(-(stop - base) // page))
     if a < b:
         if first >= 0 and a <= end:
             end = max(end, b)
@@ -138,37 +138,100 @@ if first >= 0:
     sys.stdout.write("%d %d\\n" % (first, end))
 `;
 
+/**
+ * Below this, a RAM image or page array is read whole even when sparse: asking python3 for its holes
+ * costs ~30 ms (the native helper, microseconds; the same size keeps what is read the same either way).
+ */
+export const HOLE_SCAN_MIN_BYTES = 64n * 1024n * 1024n;
+
 /** Page ranges as flat pairs: range i is [ranges[2i], ranges[2i + 1]). */
 export type PageRanges = Float64Array;
 
 /**
- * The page ranges [first, end) of a RAM image file that may hold data: its data extents (SEEK_DATA),
- * widened to whole pages and merged where they touch, within `numPages`. Every hole is skipped, however
- * short: reading one makes the kernel allocate and zero page cache for it (a 4 GiB image with a page of
- * data every 160 KiB: 0.7 s skipping each hole, 1.6 s reading through those under 1 MiB). Undefined
- * when the file has no holes (every block allocated: nothing to skip, and no python3 is started), when
- * the kernel cannot say, or past MAX_EXTENTS ranges. The native helper asks the kernel itself (µs a
- * range); without it python3 does (~30 ms to start), widening and merging the extents, and node reads
- * its lines as they come into flat pairs. Memory is 16 bytes a range either way (a 4 GiB image with
- * every other page a hole has half a million).
+ * Byte extents ([start, end) pairs, in file order) as the pages they touch, page p at base + p ×
+ * pageSize: widened to whole pages, merged where they touch, clipped to numPages.
+ */
+export function pageRangesOf(
+  extents: Float64Array,
+  base: number,
+  pageSize: number,
+  numPages: number,
+): PageRanges {
+  const out = new Float64Array(extents.length);
+  let n = 0;
+  for (let i = 0; i < extents.length; i += 2) {
+    const a = Math.floor(((extents[i] as number) - base) / pageSize);
+    const b = Math.min(numPages, Math.ceil(((extents[i + 1] as number) - base) / pageSize));
+    if (a >= b) continue;
+    if (n > 0 && a <= (out[n - 1] as number)) out[n - 1] = Math.max(out[n - 1] as number, b);
+    else {
+      out[n++] = a;
+      out[n++] = b;
+    }
+  }
+  return out.slice(0, n);
+}
+
+/**
+ * The byte ranges of [0, to) where either file (two descriptors) holds data ([start, end) pairs, ascending, merged): what
+ * a comparison of the two must read, since where both have a hole both read as zeros. From the native
+ * helper; undefined without it, when the kernel cannot say for either, or past MAX_EXTENTS.
+ */
+export function dataInEither(fdA: number, fdB: number, to: number): Float64Array | undefined {
+  const io = nativeIo();
+  if (io === undefined) return undefined;
+  const a = io.dataExtents(fdA, 0, to, MAX_EXTENTS);
+  const b = a && io.dataExtents(fdB, 0, to, MAX_EXTENTS);
+  if (!a || !b) return undefined;
+  const out = new Float64Array(a.length + b.length);
+  let n = 0;
+  for (let i = 0, j = 0; i < a.length || j < b.length; ) {
+    // the next extent of either, by start
+    const fromA = j >= b.length || (i < a.length && (a[i] as number) <= (b[j] as number));
+    const start = (fromA ? a[i] : b[j]) as number;
+    const end = (fromA ? a[i + 1] : b[j + 1]) as number;
+    if (fromA) i += 2;
+    else j += 2;
+    if (n > 0 && start <= (out[n - 1] as number)) out[n - 1] = Math.max(out[n - 1] as number, end);
+    else {
+      out[n++] = start;
+      out[n++] = end;
+    }
+  }
+  return out.slice(0, n);
+}
+
+/**
+ * The page ranges [first, end) of a RAM image that may hold data, page p at `base` + p × pageSize of the
+ * file at `path` (base 0: a RAM image file; else a page array inside a migration file): its data extents
+ * (SEEK_DATA), widened to whole pages and merged where they touch, within `numPages`. Every hole is
+ * skipped, however short: reading one makes the kernel allocate and zero page cache for it (a 4 GiB
+ * image with a page of data every 160 KiB: 0.7 s skipping each hole, 1.6 s reading through those under
+ * 1 MiB). Undefined when the file has no holes (every block allocated: nothing to skip, and no python3
+ * is started), when the kernel cannot say, or past MAX_EXTENTS ranges. The native helper asks the kernel
+ * itself (µs an extent); without it python3 does (~30 ms to start), widening and merging the extents,
+ * and node reads its lines as they come into flat pairs. Memory is 16 bytes a range either way (a
+ * 4 GiB image with every other page a hole has half a million).
  */
 export async function pageRangesWithData(
   path: string,
   numPages: number,
   pageSize: number,
+  base = 0,
   timeoutMs = 30_000,
 ): Promise<PageRanges | undefined> {
   const st = await stat(path, { bigint: true });
   if (st.blocks * 512n >= st.size) return undefined;
   const io = nativeIo();
   if (io !== undefined) {
-    return withDescriptor(
-      path,
-      (fd) => io.pageRangesWithData(fd, pageSize, numPages, MAX_EXTENTS) ?? undefined,
+    const extents = withDescriptor(path, (fd) =>
+      io.dataExtents(fd, base, base + numPages * pageSize, MAX_EXTENTS),
     );
+    return extents ? pageRangesOf(extents, base, pageSize, numPages) : undefined;
   }
   return new Promise((resolve) => {
-    const child = spawn("python3", ["-c", PAGE_RANGES_SCRIPT, path, String(pageSize), String(numPages)], {
+    const args = [path, String(pageSize), String(numPages), String(base)];
+    const child = spawn("python3", ["-c", PAGE_RANGES_SCRIPT, ...args], {
       stdio: ["ignore", "pipe", "ignore"],
       timeout: timeoutMs,
     });

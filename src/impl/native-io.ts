@@ -63,11 +63,11 @@ export interface NativeIo {
     done: (status: number) => void,
   ): void;
   /**
-   * The page ranges [first, end) of a file that may hold data, as flat pairs: its data extents
-   * (lseek SEEK_DATA/SEEK_HOLE) widened to whole pages of `pageSize`, merged where they touch, clipped to
-   * `numPages`. null when the kernel cannot say, or past `maxRanges` ranges.
+   * The data extents of [from, to) of the file (to clipped to its size), as lseek SEEK_DATA/SEEK_HOLE
+   * reports them: [start, end) byte pairs in file order. null when the kernel cannot say, or past
+   * `maxExtents`.
    */
-  pageRangesWithData(fd: number, pageSize: number, numPages: number, maxRanges: number): Float64Array | null;
+  dataExtents(fd: number, from: number, to: number, maxExtents: number): Float64Array | null;
   /**
    * For each [start, end) pair of `ranges` (whole numbers up to 2^53), the bytes of the file in it that
    * lie in data extents (SEEK_DATA/SEEK_HOLE), end clipped to the file's size; null when the kernel

@@ -4,6 +4,7 @@
 // reader and writers agree on every byte.
 import { mkdir, rename, rm, stat } from "node:fs/promises";
 import { dirname } from "node:path";
+import { dataInEither, HOLE_SCAN_MIN_BYTES, pageRangesWithData } from "./allocation.js";
 import type { PageBitmap } from "./bitmap.js";
 import { hex, toSafeNumber } from "./bytes.js";
 import type { Configuration } from "./configuration.js";
@@ -211,25 +212,52 @@ interface BlockScan {
   stale: number[];
 }
 
-/** Reads a block's whole page array once and classifies its pages against the bitmap. */
+/**
+ * Reads a block's page array once and classifies its pages against the bitmap. The holes of a sparse
+ * file's page array (pageRangesWithData) are zero pages and are not read: reading them has the kernel
+ * allocate and zero page cache for every one.
+ */
 async function scanBlock(src: RandomAccessSource, b: ParsedRamBlock, bm: PageBitmap): Promise<BlockScan> {
   const mr = b.mappedRam as NonNullable<ParsedRamBlock["mappedRam"]>;
   const numPages = toSafeNumber(b.numPages, "page count");
   const per = MAPPED_RAM_LOAD_BUF_SIZE / TARGET_PAGE_SIZE;
   const buf = new Uint8Array(MAPPED_RAM_LOAD_BUF_SIZE);
   const out: BlockScan = { allSet: bm.count() === numPages, zeroSet: 0, stale: [] };
-  for (let first = 0; first < numPages; first += per) {
-    const n = Math.min(per, numPages - first);
-    const chunk = buf.subarray(0, n * TARGET_PAGE_SIZE);
-    const got = await src.readInto(mr.pagesOffset + BigInt(first) * TARGET_PAGE_SIZE_N, chunk);
-    chunk.fill(0, got);
-    for (let i = 0; i < n; i++) {
-      const zero = isZeroPage(chunk.subarray(i * TARGET_PAGE_SIZE, (i + 1) * TARGET_PAGE_SIZE));
-      const set = bm.get(first + i);
-      if (set && zero) out.zeroSet++;
-      else if (!set && !zero) out.stale.push(first + i);
+  const path = src instanceof FileSource ? src.filePath : undefined;
+  const withData =
+    path !== undefined && BigInt(numPages) * TARGET_PAGE_SIZE_N >= HOLE_SCAN_MIN_BYTES
+      ? await pageRangesWithData(
+          path,
+          numPages,
+          TARGET_PAGE_SIZE,
+          toSafeNumber(mr.pagesOffset, "pages_offset"),
+        )
+      : undefined;
+  const ranges = withData ?? Float64Array.of(0, numPages);
+  /** set bits over pages [from, to), which lie in a hole: zero pages */
+  const holes = (from: number, to: number) => {
+    for (let p = bm.nextSet(from, to); p >= 0; p = bm.nextSet(p + 1, to)) out.zeroSet++;
+  };
+  let cursor = 0;
+  for (let r = 0; r < ranges.length; r += 2) {
+    const rangeFirst = ranges[r] as number;
+    const rangeEnd = ranges[r + 1] as number;
+    holes(cursor, rangeFirst);
+    for (let first = rangeFirst; first < rangeEnd; first += per) {
+      const n = Math.min(per, rangeEnd - first);
+      const chunk = buf.subarray(0, n * TARGET_PAGE_SIZE);
+      const got = await src.readInto(mr.pagesOffset + BigInt(first) * TARGET_PAGE_SIZE_N, chunk);
+      chunk.fill(0, got);
+      for (let i = 0; i < n; i++) {
+        const zero = isZeroPage(chunk.subarray(i * TARGET_PAGE_SIZE, (i + 1) * TARGET_PAGE_SIZE));
+        const set = bm.get(first + i);
+        if (set && zero) out.zeroSet++;
+        else if (!set && !zero) out.stale.push(first + i);
+      }
     }
+    cursor = rangeEnd;
   }
+  holes(cursor, numPages);
   return out;
 }
 
@@ -337,19 +365,28 @@ export async function firstDifference(
   b: RandomAccessSource,
 ): Promise<bigint | undefined> {
   const n = a.size < b.size ? a.size : b.size;
+  // where both files have a hole both read as zeros: only what either holds is compared
+  const regions =
+    a instanceof FileSource && a.filePath && b instanceof FileSource && b.filePath
+      ? dataInEither(a.fd, b.fd, toSafeNumber(n, "file size"))
+      : undefined;
+  const ranges = regions ?? [0, Number(n)];
   const chunk = 1024 * 1024;
   const ba = new Uint8Array(chunk);
   const bb = new Uint8Array(chunk);
-  for (let at = 0n; at < n; at += BigInt(chunk)) {
-    const len = Number(n - at < BigInt(chunk) ? n - at : BigInt(chunk));
-    const x = ba.subarray(0, len);
-    const y = bb.subarray(0, len);
-    await a.readInto(at, x);
-    await b.readInto(at, y);
-    if (Buffer.compare(x, y) !== 0) {
-      let i = 0;
-      while (x[i] === y[i]) i++;
-      return at + BigInt(i);
+  for (let r = 0; r < ranges.length; r += 2) {
+    const end = BigInt(ranges[r + 1] as number);
+    for (let at = BigInt(ranges[r] as number); at < end; at += BigInt(chunk)) {
+      const len = Number(end - at < BigInt(chunk) ? end - at : BigInt(chunk));
+      const x = ba.subarray(0, len);
+      const y = bb.subarray(0, len);
+      await a.readInto(at, x);
+      await b.readInto(at, y);
+      if (Buffer.compare(x, y) !== 0) {
+        let i = 0;
+        while (x[i] === y[i]) i++;
+        return at + BigInt(i);
+      }
     }
   }
   return a.size === b.size ? undefined : n;

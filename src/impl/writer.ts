@@ -4,9 +4,9 @@
 //   seek past the reserved region) EOS footer | pages at fixed offsets | PART × K | SWITCHOVER_START |
 //   bitmaps (pwrite) | RAM END (EOS) footer | device FULL sections | EOF | vmdesc
 
-import { pageRangesWithData } from "./allocation.js";
+import { HOLE_SCAN_MIN_BYTES, pageRangesWithData } from "./allocation.js";
 import { PageBitmap } from "./bitmap.js";
-import { ByteWriter, hex } from "./bytes.js";
+import { ByteWriter, hex, toSafeNumber } from "./bytes.js";
 import { type Configuration, encodeConfiguration } from "./configuration.js";
 import {
   MAPPED_RAM_HDR_VERSION,
@@ -288,10 +288,14 @@ export async function saveMappedRam(path: string, plan: SavePlan, finalPath?: st
       // so they are not read either (zero-page-detection=none writes every page: no skipping).
       const withData =
         target.image !== undefined &&
-        target.image.offset === 0n &&
         plan.zeroPageDetection !== "none" &&
         layout.usedLength >= HOLE_SCAN_MIN_BYTES
-          ? await pageRangesWithData(target.image.path, layout.numPages, TARGET_PAGE_SIZE)
+          ? await pageRangesWithData(
+              target.image.path,
+              layout.numPages,
+              TARGET_PAGE_SIZE,
+              toSafeNumber(target.image.offset, "image offset"),
+            )
           : undefined;
       const ranges = withData ?? Float64Array.of(0, layout.numPages);
       let withDataPages = 0;
@@ -416,9 +420,6 @@ async function sendRound(round: DirtyPage[], plan: SavePlan, targets: BlockTarge
     });
   }
 }
-
-/** Below this, a block's image is read whole even when sparse (asking for its holes costs ~30 ms). */
-const HOLE_SCAN_MIN_BYTES = 64n * 1024n * 1024n;
 
 /** A RAM image that ends at `end`, before the block's used_length. */
 function shortImage(idstr: string, end: bigint, usedLength: bigint): MappedRamError {

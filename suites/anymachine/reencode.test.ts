@@ -1,13 +1,16 @@
 // `reencode` without QEMU: an ordinary precopy stream written out by hand from the spec (sections 1.1-1.4,
 // 2.1, 3) and mapped-ram files of live saves (stale data under clear bits, zero-page-detection none)
 // must come back byte for byte. The QEMU-made pc/q35 files are in machines.test.ts.
-import { readFile, writeFile } from "node:fs/promises";
+import { open, readFile, truncate, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { execa } from "execa";
 import { dir as tmpDir } from "tmp-promise";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { ByteWriter } from "../../src/impl/bytes.js";
 import { MACHINE_NONE } from "../../src/impl/machine.js";
-import { reencodeFile } from "../../src/impl/reencode.js";
+import { nativeIo } from "../../src/impl/native-io.js";
+import { firstDifference, reencodeFile } from "../../src/impl/reencode.js";
+import { FileSource } from "../../src/impl/source.js";
 import { type SavePlan, saveMappedRam } from "../../src/impl/writer.js";
 import type { ZeroPageDetection } from "../../src/impl/zero-page.js";
 
@@ -181,6 +184,121 @@ describe("reencode: mapped-ram files of live saves", () => {
     const r = await reencodeFile(path, join(dir.path, "none.out"));
     expect(r).toMatchObject({ identical: true, zeroPageDetection: "none", stalePages: 0 });
   });
+});
+
+/** Which asks the kernel for holes: the native helper, or python3 (MRC_NATIVE=0). */
+const ASKERS =
+  nativeIo() !== undefined || process.env.MRC_REQUIRE_NATIVE === "1" ? ["native", "python3"] : ["python3"];
+
+describe.each(ASKERS)("reencode: sparse page arrays of 64 MiB or more (holes not read; %s)", (asker) => {
+  let before: string | undefined;
+  beforeEach(() => {
+    before = process.env.MRC_NATIVE;
+    if (asker === "python3") process.env.MRC_NATIVE = "0";
+    else delete process.env.MRC_NATIVE;
+  });
+  afterEach(() => {
+    if (before === undefined) delete process.env.MRC_NATIVE;
+    else process.env.MRC_NATIVE = before;
+  });
+  const PAGES = 18432; // 72 MiB
+
+  /** Pages [4000, 12000) zero, the others named by their index. */
+  function withZeroRange(): Uint8Array {
+    const img = new Uint8Array(PAGES * PAGE);
+    for (let p = 0; p < PAGES; p++)
+      if (p < 4000 || p >= 12000) img.fill((p % 250) + 1, p * PAGE, (p + 1) * PAGE);
+    return img;
+  }
+
+  it("a live save's file (zero pages are holes, stale data under clear bits) comes back byte for byte", async () => {
+    const path = join(dir.path, `sparse-live-${asker}.mig`);
+    const zero = new Uint8Array(PAGE);
+    const rounds = [[3, 4500, 15000].map((page) => ({ block: "r", page, data: zero }))];
+    await saveMappedRam(path, plan({ r: withZeroRange() }, "multifd", { rounds }));
+    const out = join(dir.path, `sparse-live-${asker}.out`);
+    const r = await reencodeFile(path, out);
+    // page 4500 was zero already: only 3 and 15000 hold old data under a clear bit
+    expect(r).toMatchObject({ identical: true, stalePages: 2, zeroPageDetection: "multifd" });
+    expect(Buffer.compare(await readFile(out), await readFile(path))).toBe(0);
+  });
+
+  it("set bits over zero pages that are holes (punched in a zero-page-detection none file) still mean none", async () => {
+    const path = join(dir.path, `sparse-none-${asker}.mig`);
+    const saved = await saveMappedRam(path, plan({ r: withZeroRange() }, "none"));
+    const pagesOffset = saved.blocks[0]?.pagesOffset ?? 0n;
+    // every zero page of the file becomes a hole: only the holes say the set bits lie over zero pages
+    await execa("fallocate", [
+      "-p",
+      "-o",
+      String(pagesOffset + 4000n * 4096n),
+      "-l",
+      String(8000 * PAGE),
+      path,
+    ]);
+    const r = await reencodeFile(path, join(dir.path, `sparse-none-${asker}.out`));
+    expect(r).toMatchObject({ identical: true, zeroPageDetection: "none", stalePages: 0 });
+  });
+});
+
+describe("firstDifference of two files", () => {
+  /** A file of `size` bytes: `data` written at each offset, holes elsewhere. */
+  async function sparseFile(name: string, size: number, data: Array<[number, Uint8Array]>): Promise<string> {
+    const path = join(dir.path, name);
+    await writeFile(path, new Uint8Array(0));
+    await truncate(path, size);
+    const fh = await open(path, "r+");
+    try {
+      for (const [at, bytes] of data) await fh.write(bytes, 0, bytes.length, at);
+    } finally {
+      await fh.close();
+    }
+    return path;
+  }
+
+  async function difference(a: string, b: string): Promise<bigint | undefined> {
+    const x = await FileSource.open(a);
+    const y = await FileSource.open(b);
+    try {
+      return await firstDifference(x, y);
+    } finally {
+      await x.close();
+      await y.close();
+    }
+  }
+
+  const MiB = 1024 * 1024;
+  it.each(ASKERS)(
+    "finds equal bytes equal however the holes lie, and a difference anywhere (%s)",
+    async (asker) => {
+      const before = process.env.MRC_NATIVE;
+      if (asker === "python3") process.env.MRC_NATIVE = "0";
+      try {
+        const ones = new Uint8Array(4096).fill(1);
+        // the same bytes: zeros written in one file where the other has a hole
+        const a = await sparseFile(`a-${asker}`, 8 * MiB, [
+          [0, ones],
+          [3 * MiB, new Uint8Array(MiB)],
+        ]);
+        const b = await sparseFile(`b-${asker}`, 8 * MiB, [[0, ones]]);
+        expect(await difference(a, b)).toBeUndefined();
+        // a byte in a hole of the other file, and one where both hold data
+        const c = await sparseFile(`c-${asker}`, 8 * MiB, [
+          [0, ones],
+          [5 * MiB + 7, Uint8Array.of(9)],
+        ]);
+        expect(await difference(a, c)).toBe(BigInt(5 * MiB + 7));
+        const d = await sparseFile(`d-${asker}`, 8 * MiB, [[0, ones.slice().fill(2, 100)]]);
+        expect(await difference(b, d)).toBe(100n);
+        // sizes: the shorter one's size
+        const e = await sparseFile(`e-${asker}`, 6 * MiB, [[0, ones]]);
+        expect(await difference(b, e)).toBe(BigInt(6 * MiB));
+      } finally {
+        if (before === undefined) delete process.env.MRC_NATIVE;
+        else process.env.MRC_NATIVE = before;
+      }
+    },
+  );
 });
 
 describe("writer: SavePlan.tail", () => {

@@ -55,7 +55,7 @@ describe("build-native", () => {
       expect(Object.keys(mod).sort()).toEqual([
         "allocatedBytesIn",
         "copyPages",
-        "pageRangesWithData",
+        "dataExtents",
         "savePages",
       ]);
       // nothing half-built left beside it

@@ -109,6 +109,10 @@ describe.each(ASKERS)("allocation, asked by %s", (asker) => {
     expect(Array.from((await pageRangesWithData(path, 100, 192 * 1024)) ?? [])).toEqual([0, 2, 5, 6]);
     // all of it: the last extent too
     expect(Array.from((await pageRangesWithData(path, 256, 4096)) ?? [])).toEqual([0, 32, 64, 80, 240, 256]);
+    // pages from base 32 KiB + 100 (a page array inside a file need not start on a page): [base, 128 KiB)
+    // is pages 0-23 (the last partly), [256, 320 KiB) pages 55-71; the extent at 960 KiB lies past page 200
+    const base = 32 * 1024 + 100;
+    expect(Array.from((await pageRangesWithData(path, 200, 4096, base)) ?? [])).toEqual([0, 24, 55, 72]);
   });
 
   it("pageRangesWithData: a file with no data: no range; a file with no hole: undefined (nothing to skip)", async (ctx) => {
@@ -126,9 +130,9 @@ describe.each(ASKERS)("allocation, asked by %s", (asker) => {
 });
 
 describe.skipIf(nativeIo() === undefined && process.env.MRC_REQUIRE_NATIVE !== "1")(
-  "native pageRangesWithData",
+  "native dataExtents and allocatedBytesIn",
   () => {
-    it("pageRangesWithData: null past maxRanges ranges, an array at exactly maxRanges; allocatedBytesIn refuses partial pairs", async (ctx) => {
+    it("dataExtents: clipped to the range, null past maxExtents; allocatedBytesIn refuses partial pairs", async (ctx) => {
       const io = nativeIo();
       if (io === undefined) throw new Error("MRC_REQUIRE_NATIVE=1 but dist/native/mrc-io.node is not built");
       const path = join(dir.path, "max.bin");
@@ -139,12 +143,27 @@ describe.skipIf(nativeIo() === undefined && process.env.MRC_REQUIRE_NATIVE !== "
           await fh.write(new Uint8Array(64 * 1024).fill(7), 0, 64 * 1024, at * 1024);
         const found = ((await dataExtents(path)) ?? []).length;
         ctx.skip(found !== 3, "this filesystem does not report these holes");
-        expect(Array.from(io.pageRangesWithData(fh.fd, 4096, 256, 3) ?? [])).toEqual([
-          0, 16, 64, 80, 240, 256,
+        const K = 1024;
+        expect(Array.from(io.dataExtents(fh.fd, 0, 4096 * K, 3) ?? [])).toEqual([
+          0,
+          64 * K,
+          256 * K,
+          320 * K,
+          960 * K,
+          1024 * K,
         ]);
-        expect(io.pageRangesWithData(fh.fd, 4096, 256, 2)).toBeNull();
-        // past numPages, extents do not count against the limit
-        expect(Array.from(io.pageRangesWithData(fh.fd, 4096, 70, 2) ?? [])).toEqual([0, 16, 64, 70]);
+        expect(io.dataExtents(fh.fd, 0, 4096 * K, 2)).toBeNull();
+        // clipped to [from, to): past `to`, extents do not count against the limit
+        expect(Array.from(io.dataExtents(fh.fd, 32 * K, 300 * K, 2) ?? [])).toEqual([
+          32 * K,
+          64 * K,
+          256 * K,
+          300 * K,
+        ]);
+        expect(Array.from(io.dataExtents(fh.fd, 100 * K, 200 * K, 0) ?? [-1])).toEqual([]);
+        expect(() => io.dataExtents(fh.fd, 10, 5, 1)).toThrow(
+          "dataExtents(fd, from, to, maxExtents) takes a descriptor, offsets 0 <= from <= to <= 2^53 and a count",
+        );
         // allocatedBytesIn takes whole offsets in pairs
         expect(
           Array.from(
