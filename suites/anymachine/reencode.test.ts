@@ -5,14 +5,14 @@ import { open, readFile, truncate, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { execa } from "execa";
 import { dir as tmpDir } from "tmp-promise";
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ByteWriter } from "../../src/impl/bytes.js";
 import { MACHINE_NONE } from "../../src/impl/machine.js";
-import { nativeIo } from "../../src/impl/native-io.js";
 import { firstDifference, reencodeFile } from "../../src/impl/reencode.js";
 import { FileSource } from "../../src/impl/source.js";
 import { type SavePlan, saveMappedRam } from "../../src/impl/writer.js";
 import type { ZeroPageDetection } from "../../src/impl/zero-page.js";
+import { nativeModes, useNativeMode } from "../helpers/native-mode.js";
 
 let dir: { path: string; cleanup(): Promise<void> };
 beforeAll(async () => {
@@ -187,20 +187,10 @@ describe("reencode: mapped-ram files of live saves", () => {
 });
 
 /** Which asks the kernel for holes: the native helper, or python3 (MRC_NATIVE=0). */
-const ASKERS =
-  nativeIo() !== undefined || process.env.MRC_REQUIRE_NATIVE === "1" ? ["native", "python3"] : ["python3"];
+const ASKERS = nativeModes("python3");
 
 describe.each(ASKERS)("reencode: sparse page arrays of 64 MiB or more (holes not read; %s)", (asker) => {
-  let before: string | undefined;
-  beforeEach(() => {
-    before = process.env.MRC_NATIVE;
-    if (asker === "python3") process.env.MRC_NATIVE = "0";
-    else delete process.env.MRC_NATIVE;
-  });
-  afterEach(() => {
-    if (before === undefined) delete process.env.MRC_NATIVE;
-    else process.env.MRC_NATIVE = before;
-  });
+  useNativeMode(asker);
   const PAGES = 18432; // 72 MiB
 
   /** Pages [4000, 12000) zero, the others named by their index. */
@@ -241,7 +231,8 @@ describe.each(ASKERS)("reencode: sparse page arrays of 64 MiB or more (holes not
   });
 });
 
-describe("firstDifference of two files", () => {
+describe.each(ASKERS)("firstDifference of two files (%s)", (asker) => {
+  useNativeMode(asker);
   /** A file of `size` bytes: `data` written at each offset, holes elsewhere. */
   async function sparseFile(name: string, size: number, data: Array<[number, Uint8Array]>): Promise<string> {
     const path = join(dir.path, name);
@@ -268,37 +259,27 @@ describe("firstDifference of two files", () => {
   }
 
   const MiB = 1024 * 1024;
-  it.each(ASKERS)(
-    "finds equal bytes equal however the holes lie, and a difference anywhere (%s)",
-    async (asker) => {
-      const before = process.env.MRC_NATIVE;
-      if (asker === "python3") process.env.MRC_NATIVE = "0";
-      try {
-        const ones = new Uint8Array(4096).fill(1);
-        // the same bytes: zeros written in one file where the other has a hole
-        const a = await sparseFile(`a-${asker}`, 8 * MiB, [
-          [0, ones],
-          [3 * MiB, new Uint8Array(MiB)],
-        ]);
-        const b = await sparseFile(`b-${asker}`, 8 * MiB, [[0, ones]]);
-        expect(await difference(a, b)).toBeUndefined();
-        // a byte in a hole of the other file, and one where both hold data
-        const c = await sparseFile(`c-${asker}`, 8 * MiB, [
-          [0, ones],
-          [5 * MiB + 7, Uint8Array.of(9)],
-        ]);
-        expect(await difference(a, c)).toBe(BigInt(5 * MiB + 7));
-        const d = await sparseFile(`d-${asker}`, 8 * MiB, [[0, ones.slice().fill(2, 100)]]);
-        expect(await difference(b, d)).toBe(100n);
-        // sizes: the shorter one's size
-        const e = await sparseFile(`e-${asker}`, 6 * MiB, [[0, ones]]);
-        expect(await difference(b, e)).toBe(BigInt(6 * MiB));
-      } finally {
-        if (before === undefined) delete process.env.MRC_NATIVE;
-        else process.env.MRC_NATIVE = before;
-      }
-    },
-  );
+  it("finds equal bytes equal however the holes lie, and a difference anywhere", async () => {
+    const ones = new Uint8Array(4096).fill(1);
+    // the same bytes: zeros written in one file where the other has a hole
+    const a = await sparseFile(`a-${asker}`, 8 * MiB, [
+      [0, ones],
+      [3 * MiB, new Uint8Array(MiB)],
+    ]);
+    const b = await sparseFile(`b-${asker}`, 8 * MiB, [[0, ones]]);
+    expect(await difference(a, b)).toBeUndefined();
+    // a byte in a hole of the other file, and one where both hold data
+    const c = await sparseFile(`c-${asker}`, 8 * MiB, [
+      [0, ones],
+      [5 * MiB + 7, Uint8Array.of(9)],
+    ]);
+    expect(await difference(a, c)).toBe(BigInt(5 * MiB + 7));
+    const d = await sparseFile(`d-${asker}`, 8 * MiB, [[0, ones.slice().fill(2, 100)]]);
+    expect(await difference(b, d)).toBe(100n);
+    // sizes: the shorter one's size
+    const e = await sparseFile(`e-${asker}`, 6 * MiB, [[0, ones]]);
+    expect(await difference(b, e)).toBe(BigInt(6 * MiB));
+  });
 });
 
 describe("writer: SavePlan.tail", () => {

@@ -3,12 +3,13 @@
 import { open, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { dir as tmpDir } from "tmp-promise";
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { allocatedBytesIn, dataExtents, pageRangesWithData } from "../../src/impl/allocation.js";
 import { inspectFile } from "../../src/impl/inspect.js";
 import { nativeIo } from "../../src/impl/native-io.js";
 import { writeMigrationFile } from "../../src/impl/save.js";
 import { makeImage } from "../helpers/images.js";
+import { nativeModes, useNativeMode } from "../helpers/native-mode.js";
 
 let dir: { path: string; cleanup(): Promise<void> };
 beforeAll(async () => {
@@ -19,20 +20,10 @@ afterAll(async () => {
 });
 
 /** Which asks the kernel for the extents: the native helper (lseek in C) or python3 (MRC_NATIVE=0). */
-const ASKERS =
-  nativeIo() !== undefined || process.env.MRC_REQUIRE_NATIVE === "1" ? ["native", "python3"] : ["python3"];
+const ASKERS = nativeModes("python3");
 
 describe.each(ASKERS)("allocation, asked by %s", (asker) => {
-  let before: string | undefined;
-  beforeEach(() => {
-    before = process.env.MRC_NATIVE;
-    if (asker === "python3") process.env.MRC_NATIVE = "0";
-    else delete process.env.MRC_NATIVE;
-  });
-  afterEach(() => {
-    if (before === undefined) delete process.env.MRC_NATIVE;
-    else process.env.MRC_NATIVE = before;
-  });
+  useNativeMode(asker);
 
   it("counts allocated bytes of each page array (present pages x 4096; holes for zero pages)", async (ctx) => {
     const image = join(dir.path, `r-${asker}.img`);
