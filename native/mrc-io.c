@@ -548,13 +548,22 @@ static int write_chunk(struct block_save *s, int64_t first, int64_t n, const uin
   return ret;
 }
 
-/* One chunk: mapped, else (or when the mapping fails it) read into *buf, allocated on first need. */
+/* A chunk shorter than this is read with pread, not mapped: a mapping costs two system calls and a TLB
+ * flush, more than copying a few pages. The page array of a sparse file saved again (reencode) is
+ * mostly runs of one page: for the 1 GiB 95 %-zero file, 13 000 chunks, 490-554 ms mapped, 203-217 ms
+ * read (mapping from 16 or from 64 pages: the same; 50 %-zero image files no slower). */
+enum { SAVE_MAP_MIN_PAGES = 16 };
+
+/* One chunk: mapped (SAVE_MAP_MIN_PAGES or more), else (or when the mapping fails) read into *buf,
+ * allocated on first need. */
 static int save_chunk(struct block_save *s, int64_t first, int64_t n, uint8_t *flags, uint8_t **buf,
                       struct failure *f) {
   int64_t start = s->image_offset + first * s->page_size;
   int64_t lead = start % s->host_page;
   size_t map_len = (size_t)(lead + n * s->page_size);
-  uint8_t *map = mmap(NULL, map_len, PROT_READ, MAP_SHARED | MAP_POPULATE, s->image, (off_t)(start - lead));
+  uint8_t *map = n < SAVE_MAP_MIN_PAGES ? MAP_FAILED
+                                        : mmap(NULL, map_len, PROT_READ, MAP_SHARED | MAP_POPULATE, s->image,
+                                               (off_t)(start - lead));
   if (map != MAP_FAILED) {
     /* 1: a page past the image's end (SIGBUS in the scan, EFAULT in a write) */
     int r = find_zero_pages(s, map + lead, n, flags, 1) == 0 ? write_chunk(s, first, n, flags, map + lead, 1, f) : 1;

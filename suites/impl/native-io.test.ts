@@ -133,9 +133,13 @@ describe.skipIf(io === undefined && !required)("native I/O helper", () => {
 
   const zeroAt = (p: number) => p % 3 === 0 || (p >= 40 && p < 48);
 
-  it.each([1, 2, 3, 8])(
-    "savePages on %i thread(s): bits set for exactly the non-zero pages of the ranges, only they written, at pages_offset + page × 4096",
-    async (threads) => {
+  // Chunks of 16 pages or more are mapped, shorter ones read with pread (SAVE_MAP_MIN_PAGES): chunks of 8
+  // pages take the one path; of 16, ranges [0, 20) and [24, 64) give 0-15, 24-39 and 40-55 mapped, 16-19
+  // and 56-63 read.
+  const SAVE_CASES = [1, 2, 3, 8].flatMap((threads) => [8, 16].map((chunkPages) => [threads, chunkPages]));
+  it.each(SAVE_CASES)(
+    "savePages on %i thread(s), chunks of %i pages: bits set for exactly the non-zero pages of the ranges, only they written, at pages_offset + page × 4096",
+    async (threads, chunkPages) => {
       const lead = 0x5123; // not on a host page: the mapping starts before page 0
       const bytes = imageWith(lead, 64, zeroAt);
       // pages 20-23 are in no range (a hole): their bits and output are left as they were
@@ -144,19 +148,20 @@ describe.skipIf(io === undefined && !required)("native I/O helper", () => {
         [0, 20],
         [24, 64],
       ];
-      const r = await savePages(`save${threads}`, bytes, {
+      const r = await savePages(`save${threads}-${chunkPages}`, bytes, {
         lead,
         pages: 64,
         ranges,
-        chunkPages: 8,
+        chunkPages,
         threads,
         detect: true,
         bitmap,
       });
       expect(r.status).toBe(COPY_OK);
       expect(r.result).toEqual([COPY_OK, -1, 0, 0]);
-      // chunks: 0-7, 8-15, 16-19, then five of 8 from 24; each handed out once, plus a look past the end per thread
-      expect(r.control).toEqual([8 + threads, 60]);
+      // chunks of 8: 0-7, 8-15, 16-19, then five from 24; of 16: 0-15, 16-19, 24-39, 40-55, 56-63. Each
+      // is handed out once, plus a look past the end per thread
+      expect(r.control).toEqual([(chunkPages === 8 ? 8 : 5) + threads, 60]);
       const inRanges = (p: number) => p < 20 || p >= 24;
       const written = Array.from({ length: 64 }, (_, p) => p).filter((p) => inRanges(p) && !zeroAt(p));
       expect(r.bitmap).toEqual(bitsOf([...written, 20, 21, 22, 23], 64));
@@ -174,15 +179,16 @@ describe.skipIf(io === undefined && !required)("native I/O helper", () => {
 
   it("savePages without zero-page detection writes every page of its ranges, zero pages too, and sets their bits", async () => {
     const bytes = imageWith(0, 32, zeroAt);
+    // chunks 4-19 (mapped) and 20-29 (read)
     const r = await savePages("nodetect", bytes, {
       lead: 0,
       pages: 32,
       ranges: [[4, 30]],
-      chunkPages: 8,
+      chunkPages: 16,
       threads: 2,
       detect: false,
     });
-    expect([r.status, r.control]).toEqual([COPY_OK, [4 + 2, 26]]);
+    expect([r.status, r.control]).toEqual([COPY_OK, [2 + 2, 26]]);
     expect(r.bitmap).toEqual(
       bitsOf(
         Array.from({ length: 26 }, (_, i) => 4 + i),
@@ -200,30 +206,29 @@ describe.skipIf(io === undefined && !required)("native I/O helper", () => {
     expect(r.out.subarray(pagesOffset + 30 * PAGE).every((b) => b === 0xee)).toBe(true);
   });
 
-  // An image file shorter than its chunks: the pages past its end raise SIGBUS in the zero-page scan
-  // (detection) or fail the pwrite from the mapping with EFAULT (none); either way the chunk is read
-  // with pread, which says where the image ends, measured from page 0.
-  it.each([
-    [true, 1],
-    [false, 1],
-    [true, 8],
-    [false, 8],
-  ])(
-    "savePages (detection %s, %i threads) says where an image that ends early ends: the first short chunk in file order",
-    async (detect, threads) => {
+  // An image file shorter than its chunks. A mapped chunk (16 pages here): the pages past its end raise
+  // SIGBUS in the zero-page scan (detection) or fail the pwrite from the mapping with EFAULT (none);
+  // either way the chunk is read again with pread, which says where the image ends, measured from page
+  // 0. A chunk read with pread (8 pages) says so at once.
+  it.each(
+    [true, false].flatMap((detect) => [1, 8].flatMap((threads) => [8, 16].map((n) => [detect, threads, n]))),
+  )(
+    "savePages (detection %s, %i threads, chunks of %i pages) says where an image that ends early ends: the first short chunk in file order",
+    async (detect, threads, chunkPages) => {
       const lead = 0x3000;
       const full = imageWith(lead, 64, zeroAt);
-      const end = 37 * PAGE + 100; // inside chunk 4 (pages 32-39); chunks 5-7 have no byte at all
-      const r = await savePages(`short-${detect}-${threads}`, full.subarray(0, lead + end), {
+      // inside page 37: chunk 4 of 8 pages (32-39), or chunk 2 of 16 (32-47); later chunks have no byte at all
+      const end = 37 * PAGE + 100;
+      const r = await savePages(`short-${detect}-${threads}-${chunkPages}`, full.subarray(0, lead + end), {
         lead,
         pages: 64,
         ranges: [[0, 64]],
-        chunkPages: 8,
-        threads,
-        detect,
+        chunkPages: chunkPages as number,
+        threads: threads as number,
+        detect: detect as boolean,
       });
       expect(r.status).toBe(COPY_SOURCE_SHORT);
-      expect(r.result).toEqual([COPY_SOURCE_SHORT, 4, 0, end]);
+      expect(r.result).toEqual([COPY_SOURCE_SHORT, 32 / (chunkPages as number), 0, end]);
       // chunks before the failed one are all written
       const pagesOffset = 2 * PAGE + 56;
       for (let p = 0; p < 32; p++) {
@@ -236,15 +241,15 @@ describe.skipIf(io === undefined && !required)("native I/O helper", () => {
     },
   );
 
-  it("savePages on 8 threads hands the write lock around 256 chunks and writes every page", async () => {
-    const pages = 256 * 8;
+  it("savePages on 8 threads hands the write lock around 256 mapped chunks and writes every page", async () => {
+    const pages = 256 * 16;
     const bytes = imageWith(0, pages, (p) => p % 7 === 3);
     for (let round = 0; round < 3; round++) {
       const r = await savePages(`many${round}`, bytes, {
         lead: 0,
         pages,
         ranges: [[0, pages]],
-        chunkPages: 8,
+        chunkPages: 16,
         threads: 8,
         detect: true,
         pagesOffset: 0,
