@@ -158,7 +158,8 @@ describeQemu("runner with QEMU", () => {
       selected: idMatcher("qemu.sequence.*,writer.header.*,qemu.none.spec8.libvirt"),
       qemu: { binary: suiteQemu(), extraArgs: [] },
     });
-    const bad = outcome.results.filter((r) => !r.ok);
+    // each unexpected result as one line, so a failure names its case and what happened
+    const bad = outcome.results.filter((r) => !r.ok).map((r) => `${r.id}: ${r.status}: ${r.message ?? ""}`);
     expect(bad).toEqual([]);
     const crash = outcome.results.find((r) => r.id === "qemu.sequence.directIoOneFd:run");
     expect(crash).toMatchObject({
