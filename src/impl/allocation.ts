@@ -37,7 +37,8 @@ print("\\n".join("%d %d" % e for e in extents(fd, 0, size)))
 
 const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 
-/** `fn` of a read-only descriptor of `path`; undefined when it cannot be opened (the caller's reads say why). */
+/** `fn` of a read-only descriptor of `path`; undefined when it cannot be opened (the caller's reads say
+ * why). */
 function withDescriptor<T>(path: string, fn: (fd: number) => T | undefined): T | undefined {
   let fd: number;
   try {
@@ -151,12 +152,7 @@ export type PageRanges = Float64Array;
  * Byte extents ([start, end) pairs, in file order) as the pages they touch, page p at base + p ×
  * pageSize: widened to whole pages, merged where they touch, clipped to numPages.
  */
-export function pageRangesOf(
-  extents: Float64Array,
-  base: number,
-  pageSize: number,
-  numPages: number,
-): PageRanges {
+function pageRangesOf(extents: Float64Array, base: number, pageSize: number, numPages: number): PageRanges {
   const out = new Float64Array(extents.length);
   let n = 0;
   for (let i = 0; i < extents.length; i += 2) {
@@ -173,9 +169,10 @@ export function pageRangesOf(
 }
 
 /**
- * The byte ranges of [0, to) where either file (two descriptors) holds data ([start, end) pairs, ascending, merged): what
- * a comparison of the two must read, since where both have a hole both read as zeros. From the native
- * helper; undefined without it, when the kernel cannot say for either, or past MAX_EXTENTS.
+ * The byte ranges of [0, to) where either file (two descriptors) holds data ([start, end) pairs,
+ * ascending, merged): what a comparison of the two must read, since where both have a hole both read as
+ * zeros. From the native helper; undefined without it, when the kernel cannot say for either, or past
+ * MAX_EXTENTS.
  */
 export function dataInEither(fdA: number, fdB: number, to: number): Float64Array | undefined {
   const io = nativeIo();

@@ -1,8 +1,9 @@
 // One file channel on a worker thread: the pages of a batch read from the RAM image with pread when the
 // flow asks (in QEMU the channel reads guest memory directly; with the native helper, save-pages.ts
 // runs that whole bulk pass on threads of its own instead), multifd_nocomp_send_prepare (zero-page
-// detection, file bitmap updates) and file_write_ramblock_iov (one positional write per run of contiguous pages). Batches
-// arrive in shared-memory slots (channel-protocol.ts), taken in order; the thread sleeps on the doorbell.
+// detection, file bitmap updates) and file_write_ramblock_iov (one positional write per run of
+// contiguous pages). Batches arrive in shared-memory slots (channel-protocol.ts), taken in order; the
+// thread sleeps on the doorbell.
 import { closeSync, constants, openSync, readSync, writeSync } from "node:fs";
 import { type MessagePort, parentPort, receiveMessageOnPort, workerData } from "node:worker_threads";
 import {

@@ -277,18 +277,18 @@ function ioThreads(channels: number | null): number {
 const CHANNEL_READ_PAGES = 4096;
 
 /**
- * The page sender. With multifd, N channels on worker threads — each with its own descriptor on the
- * output — take batches in turn (multifd_send); zero detection runs in the channel (`multifd`) or in
- * the migration flow (`legacy`), and `none` writes every page. Without multifd the main channel's page
- * writes run the same way; zero detection and bitmap updates are then done there too. Channels are
- * carried by I/O threads (ioThreads), which read bulk-pass pages from the RAM image themselves when it
- * is a file; with the native helper, its own threads run that whole bulk pass instead (sendRanges,
- * save-pages.ts), as many as there would be I/O threads. Which thread does any of it changes no byte of the file: pages go to fixed offsets, every
- * batch of a round names distinct pages, and the bitmap is written only after sync(). Each I/O thread
- * holds at most SLOTS_PER_CHANNEL batches; memory is fixed: 2 MiB of slots per thread.
+ * The page sender. With multifd, N channels on worker threads — each with its own descriptor on the output
+ * — take batches in turn (multifd_send); zero detection runs in the channel (`multifd`) or in the
+ * migration flow (`legacy`), and `none` writes every page. Without multifd the main channel's page writes
+ * run the same way; zero detection and bitmap updates are then done there too. Channels are carried by I/O
+ * threads (ioThreads), which read bulk-pass pages from the RAM image themselves when it is a file; with
+ * the native helper, its own threads run that whole bulk pass instead (sendRanges, save-pages.ts), as many
+ * as there would be I/O threads. Which thread does any of it changes no byte of the file: pages go to
+ * fixed offsets, every batch of a round names distinct pages, and the bitmap is written only after sync().
+ * Each I/O thread holds at most SLOTS_PER_CHANNEL batches; memory is fixed: 2 MiB of slots per thread.
  */
 export class PageSender {
-  /** the I/O threads, started when the first batch is queued (none when the native helper writes every page) */
+  /** the I/O threads, started when the first batch is queued (none when the native helper writes all) */
   private readonly threads: WorkerChannel[] = [];
   private readonly blockIds = new Map<SharedArrayBuffer, number>();
   /** batches queued so far, modulo channels × threads: batch k goes to channel k % channels, thread k % threads */
