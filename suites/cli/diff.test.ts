@@ -59,6 +59,40 @@ describe("mrc diff: equal meaning", () => {
     expect(r2.report.notes).toEqual(["streams start at different offsets: a 0x1000, b 0x300000"]);
   });
 
+  it("old data under clear bits (a live save's later round found the pages zero) reads as zeros: equal", async () => {
+    const image = specImage();
+    const isZero = (p: number) => image.subarray(p * PAGE, (p + 1) * PAGE).every((b) => b === 0);
+    // three data pages, two of them adjacent (one run of the bitmap split in the middle)
+    const data = Array.from({ length: 2048 }, (_, p) => p).filter((p) => !isZero(p));
+    const pages = [data[0], data[1], data[40]] as number[];
+    const zero = new Uint8Array(PAGE);
+    const live = await saveWithPlan(dir, [{ idstr: "r", image }], (plan) => {
+      plan.rounds = [pages.map((page) => ({ block: "r", page, data: zero }))];
+    });
+    const zeroed = image.slice();
+    for (const p of pages) zeroed.fill(0, p * PAGE, (p + 1) * PAGE);
+    const plain = await saveFile(dir, [{ idstr: "r", image: zeroed }]);
+    // the premise: the live file still holds the old bytes of those pages in its page array
+    const bytes = await readFile(live);
+    const pagesOffset = 0x100000; // the first block's page array (spec 2.3), at offset 0
+    const at = pagesOffset + (pages[0] as number) * PAGE;
+    expect(
+      Buffer.compare(
+        bytes.subarray(at, at + PAGE),
+        Buffer.from(image.subarray(at - pagesOffset, at - pagesOffset + PAGE)),
+      ),
+    ).toBe(0);
+    const r = await diffJson(live, plain);
+    expect(r.code).toBe(0);
+    expect(r.report.equal).toBe(true);
+    expect(r.report.blocks.compared[0]?.pages).toEqual({
+      compared: 2048,
+      differing: 0,
+      ranges: [],
+      truncated: false,
+    });
+  });
+
   it("multifd channel count does not matter; the number of empty SECTION_PARTs is only noted", async () => {
     const mf = await saveFile(dir, [{ idstr: "r", image: specImage() }], {
       multifdChannels: 4,
