@@ -710,14 +710,35 @@ static napi_value save_pages(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* Calls each(ctx, start, end) for every data extent of [from, to) of the file (to clipped to `size`),
+ * in file order, as lseek(SEEK_DATA/SEEK_HOLE) reports them; -1 when the kernel cannot say (an lseek
+ * error other than ENXIO, the end of the data) or when `each` returns non-zero. */
+static int each_extent(int fd, int64_t from, int64_t to, int64_t size, int (*each)(void *, int64_t, int64_t),
+                       void *ctx) {
+  if (to > size) to = size;
+  for (int64_t pos = from; pos < to;) {
+    off_t start = lseek(fd, (off_t)pos, SEEK_DATA);
+    if (start < 0 && errno == ENXIO) break; /* no data after pos */
+    if (start < 0) return -1;
+    if (start >= to) break;
+    off_t stop = lseek(fd, start, SEEK_HOLE);
+    if (stop < 0) return -1;
+    if (stop > to) stop = (off_t)to;
+    if (each(ctx, (int64_t)start, (int64_t)stop) != 0) return -1;
+    pos = (int64_t)stop;
+  }
+  return 0;
+}
+
 /* Byte extents, grown as they are found: [start, end) pairs. */
 struct extents {
   int64_t *pairs;
   size_t count, cap, max;
 };
 
-/* Appends [start, end); -1 past `max` extents or out of memory. */
-static int push_extent(struct extents *e, int64_t start, int64_t end) {
+/* each_extent's callback: appends [start, end); -1 past `max` extents or out of memory. */
+static int push_extent(void *ctx, int64_t start, int64_t end) {
+  struct extents *e = ctx;
   if (e->count >= e->max) return -1;
   if (e->count == e->cap) {
     size_t cap = e->cap == 0 ? 64 : e->cap * 2;
@@ -732,23 +753,9 @@ static int push_extent(struct extents *e, int64_t start, int64_t end) {
   return 0;
 }
 
-/* The data extents of [from, to) of the file (to clipped to its size) into *e; -1 when the kernel
- * cannot say or past max. */
-static int find_extents(int fd, int64_t from, int64_t to, struct extents *e) {
-  struct stat st;
-  if (fstat(fd, &st) != 0) return -1;
-  if (to > (int64_t)st.st_size) to = (int64_t)st.st_size;
-  for (int64_t pos = from; pos < to;) {
-    off_t start = lseek(fd, (off_t)pos, SEEK_DATA);
-    if (start < 0 && errno == ENXIO) break; /* no data after pos */
-    if (start < 0) return -1;
-    if (start >= to) break;
-    off_t stop = lseek(fd, start, SEEK_HOLE);
-    if (stop < 0) return -1;
-    if (stop > to) stop = (off_t)to;
-    if (push_extent(e, (int64_t)start, (int64_t)stop) != 0) return -1;
-    pos = (int64_t)stop;
-  }
+/* each_extent's callback: adds the extent's bytes to *(int64_t *)ctx. */
+static int add_extent(void *ctx, int64_t start, int64_t end) {
+  *(int64_t *)ctx += end - start;
   return 0;
 }
 
@@ -771,7 +778,8 @@ static napi_value data_extents(napi_env env, napi_callback_info info) {
   struct extents e = {NULL, 0, 0, (size_t)max_extents};
   napi_value result, buffer;
   void *data;
-  if (find_extents(fd, (int64_t)from, (int64_t)to, &e) != 0 ||
+  struct stat st;
+  if (fstat(fd, &st) != 0 || each_extent(fd, (int64_t)from, (int64_t)to, (int64_t)st.st_size, push_extent, &e) != 0 ||
       napi_create_arraybuffer(env, e.count * 2 * sizeof(double), &data, &buffer) != napi_ok ||
       napi_create_typedarray(env, napi_float64_array, e.count * 2, buffer, 0, &result) != napi_ok) {
     napi_get_null(env, &result);
@@ -780,24 +788,6 @@ static napi_value data_extents(napi_env env, napi_callback_info info) {
   }
   free(e.pairs);
   return result;
-}
-
-/* Bytes of [a, b) of the file (b clipped to its size) in data extents; -1 when the kernel cannot say. */
-static int64_t data_bytes_in(int fd, int64_t a, int64_t b, int64_t size) {
-  if (b > size) b = size;
-  int64_t sum = 0;
-  for (int64_t pos = a; pos < b;) {
-    off_t start = lseek(fd, (off_t)pos, SEEK_DATA);
-    if (start < 0 && errno == ENXIO) break; /* no data after pos */
-    if (start < 0) return -1;
-    if (start >= b) break;
-    off_t stop = lseek(fd, start, SEEK_HOLE);
-    if (stop < 0) return -1;
-    if (stop > b) stop = (off_t)b;
-    sum += (int64_t)stop - (int64_t)start;
-    pos = (int64_t)stop;
-  }
-  return sum;
 }
 
 /* allocatedBytesIn(fd, ranges: Float64Array): Float64Array | null
@@ -828,8 +818,8 @@ static napi_value allocated_bytes_in(napi_env env, napi_callback_info info) {
     return result;
   }
   for (size_t i = 0; i < length / 2; i++) {
-    int64_t n = data_bytes_in(fd, (int64_t)ranges[2 * i], (int64_t)ranges[2 * i + 1], (int64_t)st.st_size);
-    if (n < 0) {
+    int64_t n = 0;
+    if (each_extent(fd, (int64_t)ranges[2 * i], (int64_t)ranges[2 * i + 1], (int64_t)st.st_size, add_extent, &n) != 0) {
       napi_get_null(env, &result);
       return result;
     }
