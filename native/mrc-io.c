@@ -93,6 +93,12 @@ static napi_value fail_args(napi_env env, const char *what) {
   return NULL;
 }
 
+/* Whether `value` is a typed array of `type` (then *data and *length are its elements). */
+static int typed_array(napi_env env, napi_value value, napi_typedarray_type type, void **data, size_t *length) {
+  napi_typedarray_type actual;
+  return napi_get_typedarray_info(env, value, &actual, length, data, NULL, NULL) == napi_ok && actual == type;
+}
+
 /* One block's page copy on several threads: migration/multifd.c's file channels each running
  * read_ramblock_mapped_ram on their share. Threads take chunks of `chunk_pages` pages from control[0]
  * (shared with JS, which may read it), read every run of set bits in a chunk (the bitmap as in the file:
@@ -153,12 +159,10 @@ static int start_job(napi_env env, struct async_job *job, const napi_value *argv
 static void end_job(napi_env env, struct async_job *job, napi_status status, const double *words, size_t n,
                     int32_t outcome) {
   napi_value result_value, callback, global, ret;
-  napi_typedarray_type type;
   size_t length;
   void *result_data;
   if (napi_get_reference_value(env, job->refs[job->nrefs - 2], &result_value) == napi_ok &&
-      napi_get_typedarray_info(env, result_value, &type, &length, &result_data, NULL, NULL) == napi_ok &&
-      type == napi_float64_array && length >= n)
+      typed_array(env, result_value, napi_float64_array, &result_data, &length) && length >= n)
     memcpy(result_data, words, n * sizeof *words);
   if (napi_get_reference_value(env, job->refs[job->nrefs - 1], &callback) == napi_ok &&
       napi_get_global(env, &global) == napi_ok &&
@@ -366,18 +370,14 @@ static napi_value copy_pages(napi_env env, napi_callback_info info) {
       napi_get_value_int32(env, argv[7], &threads) != napi_ok || num_pages < 0 || pages_offset < 0 ||
       page_size < 1 || chunk_pages < 8 || threads < 1)
     return fail_args(env, "copyPages: descriptors, counts and offsets must be numbers in range");
-  napi_typedarray_type type;
   size_t bitmap_len, control_len, result_len;
   void *bitmap_data, *control_data, *result_data;
   napi_valuetype fn_type;
-  if (napi_get_typedarray_info(env, argv[2], &type, &bitmap_len, &bitmap_data, NULL, NULL) != napi_ok ||
-      type != napi_uint8_array || (double)bitmap_len * 8 < num_pages)
+  if (!typed_array(env, argv[2], napi_uint8_array, &bitmap_data, &bitmap_len) || (double)bitmap_len * 8 < num_pages)
     return fail_args(env, "copyPages: bitmap must be a Uint8Array of a bit per page");
-  if (napi_get_typedarray_info(env, argv[8], &type, &control_len, &control_data, NULL, NULL) != napi_ok ||
-      type != napi_int32_array || control_len < 2)
+  if (!typed_array(env, argv[8], napi_int32_array, &control_data, &control_len) || control_len < 2)
     return fail_args(env, "copyPages: control must be an Int32Array of 2 numbers");
-  if (napi_get_typedarray_info(env, argv[9], &type, &result_len, &result_data, NULL, NULL) != napi_ok ||
-      type != napi_float64_array || result_len < 5)
+  if (!typed_array(env, argv[9], napi_float64_array, &result_data, &result_len) || result_len < 5)
     return fail_args(env, "copyPages: result must be a Float64Array of 5 numbers");
   if (napi_typeof(env, argv[10], &fn_type) != napi_ok || fn_type != napi_function)
     return fail_args(env, "copyPages: done must be a function");
@@ -651,15 +651,12 @@ static napi_value save_pages(napi_env env, napi_callback_info info) {
       napi_get_value_int32(env, argv[8], &threads) != napi_ok || image_offset < 0 || pages_offset < 0 ||
       page_size < 8 || (int64_t)page_size % 8 != 0 || threads < 1)
     return fail_args(env, "savePages: descriptors, counts and offsets must be numbers in range");
-  napi_typedarray_type type;
   size_t bitmap_len, chunks_len, control_len, result_len;
   void *bitmap_data, *chunks_data, *control_data, *result_data;
   napi_valuetype fn_type;
-  if (napi_get_typedarray_info(env, argv[6], &type, &bitmap_len, &bitmap_data, NULL, NULL) != napi_ok ||
-      type != napi_uint8_array)
+  if (!typed_array(env, argv[6], napi_uint8_array, &bitmap_data, &bitmap_len))
     return fail_args(env, "savePages: bitmap must be a Uint8Array");
-  if (napi_get_typedarray_info(env, argv[7], &type, &chunks_len, &chunks_data, NULL, NULL) != napi_ok ||
-      type != napi_float64_array || chunks_len % 2 != 0)
+  if (!typed_array(env, argv[7], napi_float64_array, &chunks_data, &chunks_len) || chunks_len % 2 != 0)
     return fail_args(env, "savePages: chunks must be a Float64Array of [first page, pages] pairs");
   const double *chunks = chunks_data;
   double max_chunk = 1;
@@ -670,11 +667,9 @@ static napi_value save_pages(napi_env env, napi_callback_info info) {
       return fail_args(env, "savePages: a chunk must be 1 to 2^20 whole pages within the bitmap");
     if (n > max_chunk) max_chunk = n;
   }
-  if (napi_get_typedarray_info(env, argv[9], &type, &control_len, &control_data, NULL, NULL) != napi_ok ||
-      type != napi_int32_array || control_len < 2)
+  if (!typed_array(env, argv[9], napi_int32_array, &control_data, &control_len) || control_len < 2)
     return fail_args(env, "savePages: control must be an Int32Array of 2 numbers");
-  if (napi_get_typedarray_info(env, argv[10], &type, &result_len, &result_data, NULL, NULL) != napi_ok ||
-      type != napi_float64_array || result_len < 4)
+  if (!typed_array(env, argv[10], napi_float64_array, &result_data, &result_len) || result_len < 4)
     return fail_args(env, "savePages: result must be a Float64Array of 4 numbers");
   if (napi_typeof(env, argv[11], &fn_type) != napi_ok || fn_type != napi_function)
     return fail_args(env, "savePages: done must be a function");
@@ -797,13 +792,11 @@ static napi_value allocated_bytes_in(napi_env env, napi_callback_info info) {
   size_t argc = 2;
   napi_value argv[2];
   int32_t fd;
-  napi_typedarray_type type;
   size_t length;
   void *ranges_data;
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 2 ||
       napi_get_value_int32(env, argv[0], &fd) != napi_ok ||
-      napi_get_typedarray_info(env, argv[1], &type, &length, &ranges_data, NULL, NULL) != napi_ok ||
-      type != napi_float64_array || length % 2 != 0)
+      !typed_array(env, argv[1], napi_float64_array, &ranges_data, &length) || length % 2 != 0)
     return fail_args(env, "allocatedBytesIn(fd, ranges) takes a descriptor and a Float64Array of [start, end) pairs");
   const double *ranges = ranges_data;
   for (size_t i = 0; i < length; i++)
