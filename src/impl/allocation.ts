@@ -143,7 +143,7 @@ if first >= 0:
  * Below this, a RAM image or page array is read whole even when sparse: asking python3 for its holes
  * costs ~30 ms (the native helper, microseconds; the same size keeps what is read the same either way).
  */
-export const HOLE_SCAN_MIN_BYTES = 64n * 1024n * 1024n;
+const HOLE_SCAN_MIN_BYTES = 64 * 1024 * 1024;
 
 /** Page ranges as flat pairs: range i is [ranges[2i], ranges[2i + 1]). */
 export type PageRanges = Float64Array;
@@ -264,4 +264,22 @@ export async function pageRangesWithData(
       else resolve(pairs.slice(0, count * 2));
     });
   });
+}
+
+/**
+ * The page ranges a reader of a RAM image must read, page p at `base` + p × pageSize of the file at
+ * `path`: with HOLE_SCAN_MIN_BYTES or more of pages, those that may hold data (pageRangesWithData);
+ * otherwise, or when that is unknown, all of them.
+ */
+export async function pageRangesToRead(
+  path: string,
+  numPages: number,
+  pageSize: number,
+  base = 0,
+): Promise<PageRanges> {
+  const withData =
+    numPages * pageSize >= HOLE_SCAN_MIN_BYTES
+      ? await pageRangesWithData(path, numPages, pageSize, base)
+      : undefined;
+  return withData ?? Float64Array.of(0, numPages);
 }

@@ -4,7 +4,7 @@
 // reader and writers agree on every byte.
 import { mkdir, rename, rm, stat } from "node:fs/promises";
 import { dirname } from "node:path";
-import { dataInEither, HOLE_SCAN_MIN_BYTES, pageRangesWithData } from "./allocation.js";
+import { dataInEither, pageRangesToRead } from "./allocation.js";
 import type { PageBitmap } from "./bitmap.js";
 import { hex, toSafeNumber } from "./bytes.js";
 import type { Configuration } from "./configuration.js";
@@ -214,7 +214,7 @@ interface BlockScan {
 
 /**
  * Reads a block's page array once and classifies its pages against the bitmap. The holes of a sparse
- * file's page array (pageRangesWithData) are zero pages and are not read: reading them has the kernel
+ * file's page array (pageRangesToRead) are zero pages and are not read: reading them has the kernel
  * allocate and zero page cache for every one.
  */
 async function scanBlock(src: RandomAccessSource, b: ParsedRamBlock, bm: PageBitmap): Promise<BlockScan> {
@@ -224,16 +224,10 @@ async function scanBlock(src: RandomAccessSource, b: ParsedRamBlock, bm: PageBit
   const buf = new Uint8Array(MAPPED_RAM_LOAD_BUF_SIZE);
   const out: BlockScan = { allSet: bm.count() === numPages, zeroSet: 0, stale: [] };
   const path = src instanceof FileSource ? src.filePath : undefined;
-  const withData =
-    path !== undefined && BigInt(numPages) * TARGET_PAGE_SIZE_N >= HOLE_SCAN_MIN_BYTES
-      ? await pageRangesWithData(
-          path,
-          numPages,
-          TARGET_PAGE_SIZE,
-          toSafeNumber(mr.pagesOffset, "pages_offset"),
-        )
-      : undefined;
-  const ranges = withData ?? Float64Array.of(0, numPages);
+  const ranges =
+    path !== undefined
+      ? await pageRangesToRead(path, numPages, TARGET_PAGE_SIZE, toSafeNumber(mr.pagesOffset, "pages_offset"))
+      : Float64Array.of(0, numPages);
   /** set bits over pages [from, to), which lie in a hole: zero pages */
   const holes = (from: number, to: number) => {
     for (let p = bm.nextSet(from, to); p >= 0; p = bm.nextSet(p + 1, to)) out.zeroSet++;

@@ -4,7 +4,7 @@
 //   seek past the reserved region) EOS footer | pages at fixed offsets | PART × K | SWITCHOVER_START |
 //   bitmaps (pwrite) | RAM END (EOS) footer | device FULL sections | EOF | vmdesc
 
-import { HOLE_SCAN_MIN_BYTES, pageRangesWithData } from "./allocation.js";
+import { pageRangesToRead } from "./allocation.js";
 import { PageBitmap } from "./bitmap.js";
 import { ByteWriter, hex, toSafeNumber } from "./bytes.js";
 import { type Configuration, encodeConfiguration } from "./configuration.js";
@@ -286,18 +286,15 @@ export async function saveMappedRam(path: string, plan: SavePlan, finalPath?: st
       const layout = start.layouts[bi] as BlockLayout;
       // Pages in holes of a sparse image file are zero: their bits stay clear and nothing is written,
       // so they are not read either (zero-page-detection=none writes every page: no skipping).
-      const withData =
-        target.image !== undefined &&
-        plan.zeroPageDetection !== "none" &&
-        layout.usedLength >= HOLE_SCAN_MIN_BYTES
-          ? await pageRangesWithData(
+      const ranges =
+        target.image !== undefined && plan.zeroPageDetection !== "none"
+          ? await pageRangesToRead(
               target.image.path,
               layout.numPages,
               TARGET_PAGE_SIZE,
               toSafeNumber(target.image.offset, "image offset"),
             )
-          : undefined;
-      const ranges = withData ?? Float64Array.of(0, layout.numPages);
+          : Float64Array.of(0, layout.numPages);
       let withDataPages = 0;
       for (let r = 0; r < ranges.length; r += 2)
         withDataPages += (ranges[r + 1] as number) - (ranges[r] as number);
