@@ -155,11 +155,9 @@ class WorkerChannel {
   dead: Error | undefined;
 
   constructor(
-    private readonly path: string,
-    private readonly multifd: boolean,
+    /** the output, as its errors name it */
+    private readonly output: OutputNames,
     thread: number,
-    /** the name errors give the output when `path` is a temp file */
-    private readonly finalPath: string | undefined,
     writeLock: SharedArrayBuffer,
   ) {
     const control = new SharedArrayBuffer(CONTROL_BYTES);
@@ -168,7 +166,7 @@ class WorkerChannel {
     this.ctl = new Int32Array(control);
     this.data = new Uint8Array(data);
     this.errors = new Uint8Array(errors);
-    const init: ChannelInit = { path, thread, control, data, errors, writeLock };
+    const init: ChannelInit = { path: output.path, thread, control, data, errors, writeLock };
     this.worker = new Worker(channelWorkerUrl(), { workerData: init });
     const fail = (e: Error) => {
       this.dead ??= e;
@@ -199,12 +197,11 @@ class WorkerChannel {
     const failure: ChannelFailure = code.startsWith(IMAGE_ERROR_PREFIX)
       ? { image: true, code: code.slice(IMAGE_ERROR_PREFIX.length), position: BigInt(position) }
       : { image: false, code, position: BigInt(position) };
-    const output: OutputNames = { path: this.path, finalPath: this.finalPath, multifd: this.multifd };
     return channelError(
       failure,
       lines.join("\n"),
       block,
-      output,
+      this.output,
       this.ctl[slotBase(slot) + SLOT_CHANNEL] as number,
     );
   }
@@ -296,15 +293,18 @@ export class PageSender {
   private failure: unknown;
   private readonly writeLock = newWriteLock();
   private readonly threadCount: number;
+  /** the output, as channel errors name it */
+  private readonly output: OutputNames;
 
   private constructor(
-    private readonly main: OutputFile,
+    main: OutputFile,
     private readonly zpd: ZeroPageDetection,
     /** multifd channels (1 without multifd: the main channel) */
     private readonly channels: number,
     readonly multifd: boolean,
   ) {
     this.threadCount = ioThreads(multifd ? channels : null);
+    this.output = { path: main.path, finalPath: main.finalPath, multifd };
   }
 
   static async start(main: OutputFile, zpd: ZeroPageDetection, channels: number | null): Promise<PageSender> {
@@ -315,9 +315,7 @@ export class PageSender {
   /** The I/O threads, started on first use. */
   private ioThreads(): WorkerChannel[] {
     for (let i = this.threads.length; i < this.threadCount; i++) {
-      this.threads.push(
-        new WorkerChannel(this.main.path, this.multifd, i, this.main.finalPath, this.writeLock),
-      );
+      this.threads.push(new WorkerChannel(this.output, i, this.writeLock));
     }
     return this.threads;
   }
@@ -342,7 +340,7 @@ export class PageSender {
       const job: BlockSaveJob = {
         image: block.image.path,
         imageOffset: toSafeNumber(block.image.offset, "image offset"),
-        output: this.main.path,
+        output: this.output.path,
         pagesOffset: toSafeNumber(block.pagesOffset, "pages_offset"),
         detect: this.zpd !== "none",
         bitmap: block.bitmap.bytes,
@@ -360,12 +358,7 @@ export class PageSender {
           code: failure.kind === "image-short" ? SHORT_IMAGE_CODE : failure.code,
           position: BigInt(failure.position),
         };
-        const out: OutputNames = {
-          path: this.main.path,
-          finalPath: this.main.finalPath,
-          multifd: this.multifd,
-        };
-        this.failure = channelError(f, failure.message, block, out, channel);
+        this.failure = channelError(f, failure.message, block, this.output, channel);
         throw this.failure;
       }
       return;
