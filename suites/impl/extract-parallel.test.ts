@@ -10,6 +10,7 @@ import { nativeIo } from "../../src/impl/native-io.js";
 import { FileSource } from "../../src/impl/source.js";
 import { saveFile, tempDir } from "../cli/fixtures.js";
 import { havePrlimit, mrcWithFileSizeLimit } from "../faults/helpers.js";
+import { nativeModes, withNativeMode } from "../helpers/native-mode.js";
 
 const PAGE = 4096;
 const PAGES = 23040; // 90 MiB
@@ -36,21 +37,9 @@ afterAll(async () => {
 });
 
 /** The helper's copy is tested where it is built, and must be under MRC_REQUIRE_NATIVE=1 (CI). */
-const withNative = nativeIo() !== undefined || process.env.MRC_REQUIRE_NATIVE === "1";
+const withNative = nativeModes("workers").includes("native");
 if (!withNative)
   console.warn("parallel extract with native threads skipped: dist/native/mrc-io.node is not built");
-
-/** Runs `fn` with the native helper on (its threads copy) or off (MRC_NATIVE=0: worker threads copy). */
-async function withCopy<T>(copy: "native" | "workers", fn: () => Promise<T>): Promise<T> {
-  const before = process.env.MRC_NATIVE;
-  if (copy === "workers") process.env.MRC_NATIVE = "0";
-  try {
-    return await fn();
-  } finally {
-    if (before === undefined) delete process.env.MRC_NATIVE;
-    else process.env.MRC_NATIVE = before;
-  }
-}
 
 describe("parallel extract", () => {
   it("the file is above the threshold, so without the native helper the worker threads copy it", () => {
@@ -64,7 +53,7 @@ describe("parallel extract", () => {
     const calls: Array<[bigint, bigint]> = [];
     const src = await FileSource.open(mig);
     try {
-      const r = await withCopy(copy, () =>
+      const r = await withNativeMode(copy, () =>
         extractBlocks(src, out, { onProgress: (d, t) => calls.push([d, t]) }),
       );
       expect(r.blocks.map((b) => [b.idstr, b.pagesPresent])).toEqual([["pc.ram", PRESENT]]);
@@ -86,11 +75,11 @@ describe("parallel extract", () => {
   it("worker threads (MRC_NATIVE=0) write the image byte for byte, count the pages and report progress to the total", () =>
     extractsTheImage("workers"));
 
-  it.skipIf(!havePrlimit).each([...(withNative ? (["native"] as const) : []), "workers"] as const)(
+  it.skipIf(!havePrlimit).each(nativeModes("workers"))(
     "%s: a write past RLIMIT_FSIZE (EFBIG) in a channel: exit 2, one line, no block file",
     async (copy) => {
       const out = join(dir, `efbig-${copy}`);
-      const r = await withCopy(copy, () =>
+      const r = await withNativeMode(copy, () =>
         mrcWithFileSizeLimit(8 * 1024 * 1024, ["extract", mig, "-o", out]),
       );
       expect(r.exitCode).toBe(2);

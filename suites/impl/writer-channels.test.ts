@@ -8,12 +8,12 @@ import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { MappedRamError } from "../../src/impl/errors.js";
-import { nativeIo } from "../../src/impl/native-io.js";
 import { MemorySource } from "../../src/impl/source.js";
 import type { SaveBlock } from "../../src/impl/writer.js";
 import type { ZeroPageDetection } from "../../src/impl/zero-page.js";
 import { checkFile, memorySource } from "../../src/oracle/index.js";
 import { PAGE, saveWithPlan, specImage, tempDir } from "../cli/fixtures.js";
+import { nativeModes, withNativeMode } from "../helpers/native-mode.js";
 
 const dir = await tempDir("writer-channels");
 const MiB = 1024 * 1024;
@@ -26,24 +26,8 @@ function asFile(source: MemorySource, path: string, size: bigint) {
   return { readInto: (o: bigint, into: Uint8Array) => source.readInto(o, into), filePath: path, size };
 }
 
-type Reads = "native" | "pread";
 /** How channels read image files: native needs the helper (skipped without it, unless CI requires it). */
-const READS: Reads[] =
-  nativeIo() !== undefined || process.env.MRC_REQUIRE_NATIVE === "1" ? ["native", "pread"] : ["pread"];
-
-/** Runs `fn` with the channel threads it starts reading image files the `reads` way. */
-async function withReads<T>(reads: Reads, fn: () => Promise<T>): Promise<T> {
-  const before = process.env.MRC_NATIVE;
-  // worker threads take a copy of process.env when they start
-  if (reads === "pread") process.env.MRC_NATIVE = "0";
-  else delete process.env.MRC_NATIVE;
-  try {
-    return await fn();
-  } finally {
-    if (before === undefined) delete process.env.MRC_NATIVE;
-    else process.env.MRC_NATIVE = before;
-  }
-}
+const READS = nativeModes("pread");
 
 /** `pages` pages: every third all-zero, the others filled with their index (so runs break often). */
 function patterned(pages: number): Uint8Array {
@@ -66,7 +50,7 @@ describe.each(READS)("channels reading the image file (%s) give the file the flo
       plan.multifdChannels = channels;
       plan.zeroPageDetection = zpd;
     };
-    const fromFile = await withReads(reads, () => saveWithPlan(dir, [{ idstr: "r", image }], set));
+    const fromFile = await withNativeMode(reads, () => saveWithPlan(dir, [{ idstr: "r", image }], set));
     const fromMemory = await saveWithPlan(dir, [{ idstr: "r", image }], (plan) => {
       set(plan);
       const b = plan.blocks[0];
@@ -107,7 +91,7 @@ describe.each(READS)(
           set(plan);
           (plan.blocks[0] as SaveBlock).image = new MemorySource(image);
         });
-        const inside = await withReads(reads, () =>
+        const inside = await withNativeMode(reads, () =>
           saveWithPlan(dir, [{ idstr: "r", image }], (plan) => {
             set(plan);
             const memory = new MemorySource(image);
@@ -129,7 +113,7 @@ describe.each(READS)(
 describe("progress of the bulk pass", () => {
   it("is reported per 16 MiB range when worker threads read the image file (40 MiB image)", async () => {
     const calls: Array<[number, number]> = [];
-    await withReads("pread", () =>
+    await withNativeMode("pread", () =>
       saveWithPlan(dir, [{ idstr: "r", image: specImage(10240) }], (plan) => {
         plan.onProgress = (d, t) => calls.push([Number(d), Number(t)]);
       }),
@@ -145,7 +129,7 @@ describe("progress of the bulk pass", () => {
     "is reported from the native threads' page count while they run, and at the end (40 MiB image)",
     async () => {
       const calls: Array<[number, number]> = [];
-      await withReads("native", () =>
+      await withNativeMode("native", () =>
         saveWithPlan(dir, [{ idstr: "r", image: specImage(10240) }], (plan) => {
           plan.onProgress = (d, t) => calls.push([Number(d), Number(t)]);
         }),
@@ -218,7 +202,7 @@ describe("a RAM image shorter than used_length", () => {
     "an image that cannot be read: the errno, at the image offset (multifd %s, %s)",
     async (channels, reads) => {
       // a directory opens, and every read of it fails with EISDIR
-      const e = await withReads(reads, () =>
+      const e = await withNativeMode(reads, () =>
         saveError((b) => {
           b.image = asFile(new MemorySource(image), dir, BigInt(pages * PAGE));
         }, channels),
@@ -239,7 +223,7 @@ describe("a RAM image shorter than used_length", () => {
       await writeFile(path, image.subarray(0, shortAt));
       // the size claims the whole block: only the channel finds the end (native: the pages past it fail
       // under the mapping, so the chunk is read with pread, which names the offset)
-      const e = await withReads(reads, () =>
+      const e = await withNativeMode(reads, () =>
         saveError((b) => {
           b.image = asFile(new MemorySource(image), path, BigInt(pages * PAGE));
         }, channels),
