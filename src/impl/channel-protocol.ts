@@ -30,9 +30,7 @@ export const SLOT_BLOCK = 3;
 /** pages_offset as two unsigned 32-bit halves (a safe integer) */
 export const SLOT_OFFSET_LO = 4;
 export const SLOT_OFFSET_HI = 5;
-/** results, set by the channel: pages written, positional writes */
-export const SLOT_PAGES_WRITTEN = 6;
-export const SLOT_WRITES = 7;
+/* words 6 and 7 are unused */
 /**
  * 1: the slot names SLOT_NPAGES consecutive pages from SLOT_FIRST_PAGE (any number: no page list), which
  * the channel reads from the block's RAM image (page i at i × 4096) one slot's worth at a time;

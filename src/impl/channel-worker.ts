@@ -24,10 +24,8 @@ import {
   SLOT_OFFSET_LO,
   SLOT_PAGE_LIST,
   SLOT_PAGES,
-  SLOT_PAGES_WRITTEN,
   SLOT_READ_IMAGE,
   SLOT_STATE,
-  SLOT_WRITES,
   SLOTS_PER_CHANNEL,
   STATE_DONE,
   STATE_FAILED,
@@ -96,12 +94,6 @@ function pwriteAll(src: Uint8Array, from: number, to: number, at: { position: nu
   }
 }
 
-/** Pages written and positional writes, summed over a slot. */
-interface Tally {
-  written: number;
-  writes: number;
-}
-
 /** The runs of a batch's pages to write: [index of the run's first page, pages] pairs. */
 const runs = new Int32Array(2 * SLOT_PAGES);
 
@@ -119,7 +111,6 @@ function writePages(
   base: number,
   bitmap: Uint8Array,
   progress: { position: number },
-  tally: Tally,
 ): void {
   let nRuns = 0;
   let runFirst = 0; // index of the run's first page
@@ -139,7 +130,6 @@ function writePages(
       continue;
     }
     Atomics.or(bitmap, page >>> 3, 1 << (page & 7));
-    tally.written++;
     if (runLen > 0 && page === pageAt(runFirst) + runLen) runLen++;
     else {
       endRun();
@@ -156,7 +146,6 @@ function writePages(
       progress.position = base + pageAt(i) * TARGET_PAGE_SIZE;
       const from = first + i * TARGET_PAGE_SIZE;
       pwriteAll(src, from, from + (runs[2 * r + 1] as number) * TARGET_PAGE_SIZE, progress);
-      tally.writes++;
     }
   } finally {
     writeLock?.release();
@@ -172,11 +161,11 @@ function zeroInData(first: number): (i: number) => boolean {
 }
 
 /**
- * Writes one slot's batch; returns [pages written, writes]. A slot that reads from the image names a
+ * Writes one slot's batch. A slot that reads from the image names a
  * range of consecutive pages (any length), read and written one slot's worth at a time. On I/O errors
  * `progress.position` is where.
  */
-function writeSlot(slot: number, progress: { position: number }): [number, number] {
+function writeSlot(slot: number, progress: { position: number }): void {
   const b = slotBase(slot);
   const n = ctl[b + SLOT_NPAGES] as number;
   const detect = ctl[b + SLOT_DETECT_ZERO] === 1;
@@ -185,7 +174,6 @@ function writeSlot(slot: number, progress: { position: number }): [number, numbe
   const bitmap = bitmaps.get(block);
   if (!bitmap) throw new Error(`block ${block} was not registered`);
   const first = slot * SLOT_BYTES;
-  const tally: Tally = { written: 0, writes: 0 };
   if (ctl[b + SLOT_READ_IMAGE] === 1) {
     const firstPage = ctl[b + SLOT_FIRST_PAGE] as number;
     for (let done = 0; done < n; done += SLOT_PAGES) {
@@ -193,13 +181,12 @@ function writeSlot(slot: number, progress: { position: number }): [number, numbe
       const page0 = firstPage + done;
       readImage(block, first, first + k * TARGET_PAGE_SIZE, page0 * TARGET_PAGE_SIZE, progress);
       const isZero = detect ? zeroInData(first) : undefined;
-      writePages(data, first, k, (i) => page0 + i, isZero, base, bitmap, progress, tally);
+      writePages(data, first, k, (i) => page0 + i, isZero, base, bitmap, progress);
     }
   } else {
     const pageAt = (i: number) => ctl[b + SLOT_PAGE_LIST + i] as number;
-    writePages(data, first, n, pageAt, detect ? zeroInData(first) : undefined, base, bitmap, progress, tally);
+    writePages(data, first, n, pageAt, detect ? zeroInData(first) : undefined, base, bitmap, progress);
   }
-  return [tally.written, tally.writes];
 }
 
 function reportFailure(slot: number, e: unknown, position: number): void {
@@ -228,9 +215,7 @@ function run(): void {
     }
     const progress = { position: 0 };
     try {
-      const [written, writes] = writeSlot(slot, progress);
-      ctl[slotBase(slot) + SLOT_PAGES_WRITTEN] = written;
-      ctl[slotBase(slot) + SLOT_WRITES] = writes;
+      writeSlot(slot, progress);
       Atomics.store(ctl, state, STATE_DONE);
     } catch (e) {
       reportFailure(slot, e, progress.position);
