@@ -99,94 +99,10 @@ static int typed_array(napi_env env, napi_value value, napi_typedarray_type type
   return napi_get_typedarray_info(env, value, &actual, length, data, NULL, NULL) == napi_ok && actual == type;
 }
 
-/* One block's page copy on several threads: migration/multifd.c's file channels each running
- * read_ramblock_mapped_ram on their share. Threads take chunks of `chunk_pages` pages from control[0]
- * (shared with JS, which may read it), read every run of set bits in a chunk (the bitmap as in the file:
- * bit i is byte i / 8, bit i % 8) into their buffer, then write the chunk's runs holding the write lock,
- * and add the pages copied to control[1] (JS's progress). The first failure is kept and stops the others
- * after their current chunk (control[0] is moved past the last chunk).
- *
- * The write lock: the kernel takes the output's inode lock around every buffered write (tmpfs, ext4),
- * so writes to one file never overlap anyway; when two threads meet there, the one that waits spins and
- * sleeps in the kernel, and the copy got slower with a second thread, not faster. One writer at a time,
- * the other thread reading its next chunk meanwhile, is faster or the same. In C on the 2-CPU VM, two
- * threads, medians of 3: 52 000 runs of one page to tmpfs (4 GiB, 95 % zero) 106 -> 87 ms; 1 GiB with
- * 50 % zero pages 195 -> 150 ms to tmpfs, 283 -> 205 ms to ext4; 1 GiB of runs of 256 pages ~300 ms
- * either way. A waiter spins for up to WRITE_LOCK_SPIN_NS (the other's chunk of writes takes tens of
- * microseconds; waking a sleeper costs more: a plain mutex made it 155-172 ms), then sleeps on a futex
- * (src/impl/write-lock.ts does the same for mrc save's threads). Sleeping matters when the holder stalls
- * in the kernel (writeback throttling, reclaim): 4 GiB of dense runs onto ext4 take 0.9 to 6 s on this VM
- * whichever lock is used, and in the slow runs a waiter that spun and yielded instead burnt 1.1-5.5 s of
- * user CPU, a sleeping one at most 0.7 s; elsewhere the two are as fast (1 GiB onto ext4: 0.20-0.23 s
- * for both). With two CPU hogs beside it, 126-148 ms for the 4 GiB 95 %-zero copy (122-182 ms without
- * the lock). A process that may run on one CPU only does not spin: there, 1 GiB 50 % zero took 250-258 ms
- * with a waiter that sleeps at once, 264-268 ms with one that spins first, 252-278 ms without the lock. */
-/* The JS side of a copy or save running off the JS thread: its work item, and references keeping its
- * arrays and its callback alive until it ends (the last two: the result words, then the callback). */
-enum { JOB_MAX_REFS = 8 };
-struct async_job {
-  napi_async_work work;
-  napi_ref refs[JOB_MAX_REFS];
-  int nrefs;
-};
-
-/* Keeps argv[kept[i]] alive and queues `execute` then `complete` on `data`; -1 (nothing kept) when
- * napi refuses. */
-static int start_job(napi_env env, struct async_job *job, const napi_value *argv, const int *kept, int n,
-                     const char *name, napi_async_execute_callback execute, napi_async_complete_callback complete,
-                     void *data) {
-  napi_value resource_name;
-  int ok = n <= JOB_MAX_REFS && napi_create_string_utf8(env, name, NAPI_AUTO_LENGTH, &resource_name) == napi_ok;
-  job->nrefs = 0;
-  while (ok && job->nrefs < n &&
-         napi_create_reference(env, argv[kept[job->nrefs]], 1, &job->refs[job->nrefs]) == napi_ok)
-    job->nrefs++;
-  ok = ok && job->nrefs == n;
-  ok = ok && napi_create_async_work(env, NULL, resource_name, execute, complete, data, &job->work) == napi_ok;
-  if (ok && napi_queue_async_work(env, job->work) != napi_ok) {
-    napi_delete_async_work(env, job->work);
-    ok = 0;
-  }
-  if (!ok) {
-    for (int i = 0; i < job->nrefs; i++) napi_delete_reference(env, job->refs[i]);
-    return -1;
-  }
-  return 0;
-}
-
-/* On the JS thread once the work ran: the result words copied into the result array, done(status)
- * called (-1 when napi could not run the work), every reference and the work item released. */
-static void end_job(napi_env env, struct async_job *job, napi_status status, const double *words, size_t n,
-                    int32_t outcome) {
-  napi_value result_value, callback, global, ret;
-  size_t length;
-  void *result_data;
-  if (napi_get_reference_value(env, job->refs[job->nrefs - 2], &result_value) == napi_ok &&
-      typed_array(env, result_value, napi_float64_array, &result_data, &length) && length >= n)
-    memcpy(result_data, words, n * sizeof *words);
-  if (napi_get_reference_value(env, job->refs[job->nrefs - 1], &callback) == napi_ok &&
-      napi_get_global(env, &global) == napi_ok &&
-      napi_create_int32(env, status == napi_ok ? outcome : -1, &ret) == napi_ok)
-    napi_call_function(env, global, callback, 1, &ret, NULL);
-  for (int i = 0; i < job->nrefs; i++) napi_delete_reference(env, job->refs[i]);
-  napi_delete_async_work(env, job->work);
-}
-
+/* One writer at a time to an output: a spin, then a futex (why, and what was measured: struct block_copy). */
 struct write_lock {
   int word;        /* 0 free, 1 held, 2 held and a thread may sleep on it (Drepper's mutex2) */
   int64_t spin_ns; /* how long a waiter spins: 0 when this process may run on one CPU only */
-};
-
-struct block_copy {
-  int src, dst, threads;
-  const uint8_t *bitmap;
-  int64_t num_pages, pages_offset, page_size, chunk_pages;
-  int32_t *control;
-  pthread_mutex_t lock;
-  struct write_lock write_lock;
-  struct failure f;
-  double page, run_bytes; /* the failed run: its first page, and its bytes */
-  struct async_job job;
 };
 
 static inline void cpu_relax(void) {
@@ -243,14 +159,155 @@ static void write_unlock(struct write_lock *l) {
   }
 }
 
+/* On a libuv pool thread: threads - 1 more pthreads running `channel`, this thread the last. */
+static void run_on_threads(void *(*channel)(void *), void *arg, int threads) {
+  pthread_t others[63];
+  int started = 0;
+  for (int i = 1; i < threads && started < 63; i++) {
+    if (pthread_create(&others[started], NULL, channel, arg) != 0) break; /* fewer channels then */
+    started++;
+  }
+  channel(arg);
+  for (int i = 0; i < started; i++) pthread_join(others[i], NULL);
+}
+
+/* What a copy and a save share (the first member of struct block_copy and struct block_save): the JS
+ * side of work running off the JS thread (its work item, and references keeping its arrays and its
+ * callback alive until it ends: the last two are the result words, then the callback), the threads
+ * running `channel`, the write lock, and the failure kept (under `lock`). */
+enum { JOB_MAX_REFS = 8 };
+struct threaded_job {
+  napi_async_work work;
+  napi_ref refs[JOB_MAX_REFS];
+  int nrefs;
+  void *(*channel)(void *);
+  int threads;
+  pthread_mutex_t lock;
+  struct write_lock write_lock;
+  struct failure f;
+};
+
+/* On a libuv pool thread: the job's threads - 1 more pthreads running its channel, this thread the last. */
+static void threaded_job_execute(napi_env env, void *data) {
+  (void)env;
+  struct threaded_job *t = data;
+  run_on_threads(t->channel, t, t->threads);
+}
+
+/* Checks a job's last three arguments, argv[0..2]: control (an Int32Array of 2), result (a Float64Array
+ * of `result_words`) and done (a function). Returns control's elements, or NULL after throwing. */
+static int32_t *job_args(napi_env env, const napi_value *argv, size_t result_words, const char *who) {
+  char what[96];
+  size_t control_len, result_len;
+  void *control_data, *result_data;
+  napi_valuetype fn_type;
+  if (!typed_array(env, argv[0], napi_int32_array, &control_data, &control_len) || control_len < 2) {
+    snprintf(what, sizeof what, "%s: control must be an Int32Array of 2 numbers", who);
+    fail_args(env, what);
+    return NULL;
+  }
+  if (!typed_array(env, argv[1], napi_float64_array, &result_data, &result_len) || result_len < result_words) {
+    snprintf(what, sizeof what, "%s: result must be a Float64Array of %zu numbers", who, result_words);
+    fail_args(env, what);
+    return NULL;
+  }
+  if (napi_typeof(env, argv[2], &fn_type) != napi_ok || fn_type != napi_function) {
+    snprintf(what, sizeof what, "%s: done must be a function", who);
+    fail_args(env, what);
+    return NULL;
+  }
+  return control_data;
+}
+
+/* Starts `t` (calloc'ed, its own fields filled), `threads` threads running `channel` on it: keeps
+ * argv[kept[i]] alive and queues the work, then `complete` on the JS thread. When napi refuses, frees `t`
+ * and throws `refused`. */
+static void threaded_job_start(napi_env env, struct threaded_job *t, void *(*channel)(void *), int threads,
+                               const napi_value *argv, const int *kept, int n, const char *name,
+                               napi_async_complete_callback complete, const char *refused) {
+  t->channel = channel;
+  t->threads = threads;
+  t->f.status = STATUS_OK;
+  t->write_lock.spin_ns = on_several_cpus() ? WRITE_LOCK_SPIN_NS : 0;
+  pthread_mutex_init(&t->lock, NULL);
+  napi_value resource_name;
+  int ok = n <= JOB_MAX_REFS && napi_create_string_utf8(env, name, NAPI_AUTO_LENGTH, &resource_name) == napi_ok;
+  while (ok && t->nrefs < n && napi_create_reference(env, argv[kept[t->nrefs]], 1, &t->refs[t->nrefs]) == napi_ok)
+    t->nrefs++;
+  ok = ok && t->nrefs == n;
+  ok = ok &&
+       napi_create_async_work(env, NULL, resource_name, threaded_job_execute, complete, t, &t->work) == napi_ok;
+  if (ok && napi_queue_async_work(env, t->work) != napi_ok) {
+    napi_delete_async_work(env, t->work);
+    ok = 0;
+  }
+  if (ok) return;
+  for (int i = 0; i < t->nrefs; i++) napi_delete_reference(env, t->refs[i]);
+  pthread_mutex_destroy(&t->lock);
+  free(t);
+  napi_throw_error(env, NULL, refused);
+}
+
+/* On the JS thread once the work ran: the result words copied into the result array, done(status)
+ * called (the failure kept, or -1 when napi could not run the work), every reference, the work item and
+ * `t` released. */
+static void threaded_job_end(napi_env env, struct threaded_job *t, napi_status status, const double *words,
+                             size_t n) {
+  napi_value result_value, callback, global, ret;
+  size_t length;
+  void *result_data;
+  if (napi_get_reference_value(env, t->refs[t->nrefs - 2], &result_value) == napi_ok &&
+      typed_array(env, result_value, napi_float64_array, &result_data, &length) && length >= n)
+    memcpy(result_data, words, n * sizeof *words);
+  if (napi_get_reference_value(env, t->refs[t->nrefs - 1], &callback) == napi_ok &&
+      napi_get_global(env, &global) == napi_ok &&
+      napi_create_int32(env, status == napi_ok ? (int32_t)t->f.status : -1, &ret) == napi_ok)
+    napi_call_function(env, global, callback, 1, &ret, NULL);
+  for (int i = 0; i < t->nrefs; i++) napi_delete_reference(env, t->refs[i]);
+  napi_delete_async_work(env, t->work);
+  pthread_mutex_destroy(&t->lock);
+  free(t);
+}
+
+/* One block's page copy on several threads: migration/multifd.c's file channels each running
+ * read_ramblock_mapped_ram on their share. Threads take chunks of `chunk_pages` pages from control[0]
+ * (shared with JS, which may read it), read every run of set bits in a chunk (the bitmap as in the file:
+ * bit i is byte i / 8, bit i % 8) into their buffer, then write the chunk's runs holding the write lock,
+ * and add the pages copied to control[1] (JS's progress). The first failure is kept and stops the others
+ * after their current chunk (control[0] is moved past the last chunk).
+ *
+ * The write lock: the kernel takes the output's inode lock around every buffered write (tmpfs, ext4),
+ * so writes to one file never overlap anyway; when two threads meet there, the one that waits spins and
+ * sleeps in the kernel, and the copy got slower with a second thread, not faster. One writer at a time,
+ * the other thread reading its next chunk meanwhile, is faster or the same. In C on the 2-CPU VM, two
+ * threads, medians of 3: 52 000 runs of one page to tmpfs (4 GiB, 95 % zero) 106 -> 87 ms; 1 GiB with
+ * 50 % zero pages 195 -> 150 ms to tmpfs, 283 -> 205 ms to ext4; 1 GiB of runs of 256 pages ~300 ms
+ * either way. A waiter spins for up to WRITE_LOCK_SPIN_NS (the other's chunk of writes takes tens of
+ * microseconds; waking a sleeper costs more: a plain mutex made it 155-172 ms), then sleeps on a futex
+ * (src/impl/write-lock.ts does the same for mrc save's threads). Sleeping matters when the holder stalls
+ * in the kernel (writeback throttling, reclaim): 4 GiB of dense runs onto ext4 take 0.9 to 6 s on this VM
+ * whichever lock is used, and in the slow runs a waiter that spun and yielded instead burnt 1.1-5.5 s of
+ * user CPU, a sleeping one at most 0.7 s; elsewhere the two are as fast (1 GiB onto ext4: 0.20-0.23 s
+ * for both). With two CPU hogs beside it, 126-148 ms for the 4 GiB 95 %-zero copy (122-182 ms without
+ * the lock). A process that may run on one CPU only does not spin: there, 1 GiB 50 % zero took 250-258 ms
+ * with a waiter that sleeps at once, 264-268 ms with one that spins first, 252-278 ms without the lock. */
+struct block_copy {
+  struct threaded_job t;
+  int src, dst;
+  const uint8_t *bitmap;
+  int64_t num_pages, pages_offset, page_size, chunk_pages;
+  int32_t *control;
+  double page, run_bytes; /* the failed run: its first page, and its bytes */
+};
+
 static void block_copy_fail(struct block_copy *c, const struct failure *f, int64_t page, int64_t run_bytes) {
-  pthread_mutex_lock(&c->lock);
-  if (c->f.status == STATUS_OK) {
-    c->f = *f;
+  pthread_mutex_lock(&c->t.lock);
+  if (c->t.f.status == STATUS_OK) {
+    c->t.f = *f;
     c->page = (double)page;
     c->run_bytes = (double)run_bytes;
   }
-  pthread_mutex_unlock(&c->lock);
+  pthread_mutex_unlock(&c->t.lock);
   int64_t chunks = (c->num_pages + c->chunk_pages - 1) / c->chunk_pages;
   __atomic_store_n(&c->control[0], (int32_t)(chunks < INT32_MAX ? chunks : INT32_MAX), __ATOMIC_SEQ_CST);
 }
@@ -300,7 +357,7 @@ static void *block_copy_channel(void *arg) {
     struct failure write_failure = {STATUS_OK, 0, 0};
     int64_t copied = 0;
     int failed = -1;
-    write_lock(&c->write_lock);
+    write_lock(&c->t.write_lock);
     for (int i = 0; i < n; i++) {
       if (write_run(c->dst, buf + (runs[i].page - first) * c->page_size, runs[i].page * c->page_size, runs[i].have,
                     &write_failure) != 0) {
@@ -309,7 +366,7 @@ static void *block_copy_channel(void *arg) {
       }
       if (runs[i].have == runs[i].bytes) copied += runs[i].bytes / c->page_size;
     }
-    write_unlock(&c->write_lock);
+    write_unlock(&c->t.write_lock);
     __atomic_fetch_add(&c->control[1], (int32_t)copied, __ATOMIC_SEQ_CST);
     if (failed >= 0 || read_failure.status != STATUS_OK) {
       const struct run *r = &runs[failed >= 0 ? failed : n - 1];
@@ -322,30 +379,10 @@ static void *block_copy_channel(void *arg) {
   return NULL;
 }
 
-/* On a libuv pool thread: threads - 1 more pthreads running `channel`, this thread the last. */
-static void run_on_threads(void *(*channel)(void *), void *arg, int threads) {
-  pthread_t others[63];
-  int started = 0;
-  for (int i = 1; i < threads && started < 63; i++) {
-    if (pthread_create(&others[started], NULL, channel, arg) != 0) break; /* fewer channels then */
-    started++;
-  }
-  channel(arg);
-  for (int i = 0; i < started; i++) pthread_join(others[i], NULL);
-}
-
-static void block_copy_execute(napi_env env, void *data) {
-  (void)env;
-  struct block_copy *c = data;
-  run_on_threads(block_copy_channel, c, c->threads);
-}
-
 static void block_copy_complete(napi_env env, napi_status status, void *data) {
   struct block_copy *c = data;
-  const double words[5] = {c->f.status, c->page, c->f.err, c->f.where, c->run_bytes};
-  end_job(env, &c->job, status, words, 5, (int32_t)c->f.status);
-  pthread_mutex_destroy(&c->lock);
-  free(c);
+  const double words[5] = {c->t.f.status, c->page, c->t.f.err, c->t.f.where, c->run_bytes};
+  threaded_job_end(env, &c->t, status, words, 5);
 }
 
 /* copyPages(src, dst, bitmap: Uint8Array, numPages, pagesOffset, pageSize, chunkPages, threads,
@@ -370,17 +407,12 @@ static napi_value copy_pages(napi_env env, napi_callback_info info) {
       napi_get_value_int32(env, argv[7], &threads) != napi_ok || num_pages < 0 || pages_offset < 0 ||
       page_size < 1 || chunk_pages < 8 || threads < 1)
     return fail_args(env, "copyPages: descriptors, counts and offsets must be numbers in range");
-  size_t bitmap_len, control_len, result_len;
-  void *bitmap_data, *control_data, *result_data;
-  napi_valuetype fn_type;
+  size_t bitmap_len;
+  void *bitmap_data;
   if (!typed_array(env, argv[2], napi_uint8_array, &bitmap_data, &bitmap_len) || (double)bitmap_len * 8 < num_pages)
     return fail_args(env, "copyPages: bitmap must be a Uint8Array of a bit per page");
-  if (!typed_array(env, argv[8], napi_int32_array, &control_data, &control_len) || control_len < 2)
-    return fail_args(env, "copyPages: control must be an Int32Array of 2 numbers");
-  if (!typed_array(env, argv[9], napi_float64_array, &result_data, &result_len) || result_len < 5)
-    return fail_args(env, "copyPages: result must be a Float64Array of 5 numbers");
-  if (napi_typeof(env, argv[10], &fn_type) != napi_ok || fn_type != napi_function)
-    return fail_args(env, "copyPages: done must be a function");
+  int32_t *control = job_args(env, argv + 8, 5, "copyPages");
+  if (control == NULL) return NULL;
   struct block_copy *c = calloc(1, sizeof *c);
   if (c == NULL) {
     napi_throw_error(env, "ENOMEM", "copyPages: out of memory");
@@ -388,23 +420,16 @@ static napi_value copy_pages(napi_env env, napi_callback_info info) {
   }
   c->src = src;
   c->dst = dst;
-  c->threads = threads;
   c->bitmap = bitmap_data;
   c->num_pages = (int64_t)num_pages;
   c->pages_offset = (int64_t)pages_offset;
   c->page_size = (int64_t)page_size;
   c->chunk_pages = (int64_t)chunk_pages;
-  c->control = control_data;
-  c->f.status = STATUS_OK;
-  c->write_lock.spin_ns = on_several_cpus() ? WRITE_LOCK_SPIN_NS : 0;
-  pthread_mutex_init(&c->lock, NULL);
+  c->control = control;
   /* kept alive until done runs: bitmap, control, result, done */
   static const int kept[4] = {2, 8, 9, 10};
-  if (start_job(env, &c->job, argv, kept, 4, "mrc-copy-pages", block_copy_execute, block_copy_complete, c) != 0) {
-    pthread_mutex_destroy(&c->lock);
-    free(c);
-    napi_throw_error(env, NULL, "copyPages: cannot start the copy");
-  }
+  threaded_job_start(env, &c->t, block_copy_channel, threads, argv, kept, 4, "mrc-copy-pages", block_copy_complete,
+                     "copyPages: cannot start the copy");
   return NULL;
 }
 
@@ -463,26 +488,23 @@ static int page_is_zero(const uint8_t *page, size_t size) {
  * there, took 83-117, 295-385 and 249-2377 ms; reading each chunk with pread instead of mapping it
  * 120-126 ms for 95 % zero; four threads 91-113 ms. */
 struct block_save {
-  int image, dst, threads, detect;
+  struct threaded_job t;
+  int image, dst, detect;
   const double *chunks; /* pairs: first page, pages */
   int64_t nchunks, max_chunk_pages;
   uint8_t *bitmap;
   int64_t image_offset, pages_offset, page_size, host_page;
   int32_t *control;
-  pthread_mutex_t lock;
-  struct write_lock write_lock;
-  struct failure f;
   int64_t failed_chunk; /* the failure kept is the first in file order: the lowest chunk */
-  struct async_job job;
 };
 
 static void block_save_fail(struct block_save *s, const struct failure *f, int64_t chunk) {
-  pthread_mutex_lock(&s->lock);
-  if (s->f.status == STATUS_OK || chunk < s->failed_chunk) {
-    s->f = *f;
+  pthread_mutex_lock(&s->t.lock);
+  if (s->t.f.status == STATUS_OK || chunk < s->failed_chunk) {
+    s->t.f = *f;
     s->failed_chunk = chunk;
   }
-  pthread_mutex_unlock(&s->lock);
+  pthread_mutex_unlock(&s->t.lock);
   __atomic_store_n(&s->control[0], (int32_t)(s->nchunks < INT32_MAX ? s->nchunks : INT32_MAX), __ATOMIC_SEQ_CST);
 }
 
@@ -531,7 +553,7 @@ static int write_chunk(struct block_save *s, int64_t first, int64_t n, const uin
   }
   if (!any) return 0;
   int ret = 0;
-  write_lock(&s->write_lock);
+  write_lock(&s->t.write_lock);
   for (int64_t i = 0; i < n && ret == 0;) {
     if (flags[i]) {
       i++;
@@ -544,7 +566,7 @@ static int write_chunk(struct block_save *s, int64_t first, int64_t n, const uin
       ret = mapped && f->err == EFAULT ? 1 : -1;
     i = j;
   }
-  write_unlock(&s->write_lock);
+  write_unlock(&s->t.write_lock);
   return ret;
 }
 
@@ -611,19 +633,11 @@ static void *block_save_channel(void *arg) {
   return NULL;
 }
 
-static void block_save_execute(napi_env env, void *data) {
-  (void)env;
-  struct block_save *s = data;
-  run_on_threads(block_save_channel, s, s->threads);
-}
-
 static void block_save_complete(napi_env env, napi_status status, void *data) {
   struct block_save *s = data;
-  const double words[4] = {s->f.status, s->f.status == STATUS_OK ? -1 : (double)s->failed_chunk, s->f.err,
-                           s->f.where};
-  end_job(env, &s->job, status, words, 4, (int32_t)s->f.status);
-  pthread_mutex_destroy(&s->lock);
-  free(s);
+  const double words[4] = {s->t.f.status, s->t.f.status == STATUS_OK ? -1 : (double)s->failed_chunk, s->t.f.err,
+                           s->t.f.where};
+  threaded_job_end(env, &s->t, status, words, 4);
 }
 
 /* savePages(image, imageOffset, dst, pagesOffset, pageSize, detect, bitmap: Uint8Array,
@@ -651,9 +665,8 @@ static napi_value save_pages(napi_env env, napi_callback_info info) {
       napi_get_value_int32(env, argv[8], &threads) != napi_ok || image_offset < 0 || pages_offset < 0 ||
       page_size < 8 || (int64_t)page_size % 8 != 0 || threads < 1)
     return fail_args(env, "savePages: descriptors, counts and offsets must be numbers in range");
-  size_t bitmap_len, chunks_len, control_len, result_len;
-  void *bitmap_data, *chunks_data, *control_data, *result_data;
-  napi_valuetype fn_type;
+  size_t bitmap_len, chunks_len;
+  void *bitmap_data, *chunks_data;
   if (!typed_array(env, argv[6], napi_uint8_array, &bitmap_data, &bitmap_len))
     return fail_args(env, "savePages: bitmap must be a Uint8Array");
   if (!typed_array(env, argv[7], napi_float64_array, &chunks_data, &chunks_len) || chunks_len % 2 != 0)
@@ -667,12 +680,8 @@ static napi_value save_pages(napi_env env, napi_callback_info info) {
       return fail_args(env, "savePages: a chunk must be 1 to 2^20 whole pages within the bitmap");
     if (n > max_chunk) max_chunk = n;
   }
-  if (!typed_array(env, argv[9], napi_int32_array, &control_data, &control_len) || control_len < 2)
-    return fail_args(env, "savePages: control must be an Int32Array of 2 numbers");
-  if (!typed_array(env, argv[10], napi_float64_array, &result_data, &result_len) || result_len < 4)
-    return fail_args(env, "savePages: result must be a Float64Array of 4 numbers");
-  if (napi_typeof(env, argv[11], &fn_type) != napi_ok || fn_type != napi_function)
-    return fail_args(env, "savePages: done must be a function");
+  int32_t *control = job_args(env, argv + 9, 4, "savePages");
+  if (control == NULL) return NULL;
   pthread_once(&sigbus_once, install_sigbus);
   struct block_save *s = calloc(1, sizeof *s);
   if (s == NULL) {
@@ -681,7 +690,6 @@ static napi_value save_pages(napi_env env, napi_callback_info info) {
   }
   s->image = image;
   s->dst = dst;
-  s->threads = threads;
   s->detect = detect != 0;
   s->chunks = chunks;
   s->nchunks = (int64_t)(chunks_len / 2);
@@ -691,17 +699,11 @@ static napi_value save_pages(napi_env env, napi_callback_info info) {
   s->pages_offset = (int64_t)pages_offset;
   s->page_size = (int64_t)page_size;
   s->host_page = sysconf(_SC_PAGESIZE);
-  s->control = control_data;
-  s->f.status = STATUS_OK;
-  s->write_lock.spin_ns = on_several_cpus() ? WRITE_LOCK_SPIN_NS : 0;
-  pthread_mutex_init(&s->lock, NULL);
+  s->control = control;
   /* kept alive until done runs: bitmap, chunks, control, result, done */
   static const int kept[5] = {6, 7, 9, 10, 11};
-  if (start_job(env, &s->job, argv, kept, 5, "mrc-save-pages", block_save_execute, block_save_complete, s) != 0) {
-    pthread_mutex_destroy(&s->lock);
-    free(s);
-    napi_throw_error(env, NULL, "savePages: cannot start the save");
-  }
+  threaded_job_start(env, &s->t, block_save_channel, threads, argv, kept, 5, "mrc-save-pages", block_save_complete,
+                     "savePages: cannot start the save");
   return NULL;
 }
 
