@@ -158,14 +158,23 @@ function pageRangesOf(extents: Float64Array, base: number, pageSize: number, num
   for (let i = 0; i < extents.length; i += 2) {
     const a = Math.floor(((extents[i] as number) - base) / pageSize);
     const b = Math.min(numPages, Math.ceil(((extents[i + 1] as number) - base) / pageSize));
-    if (a >= b) continue;
-    if (n > 0 && a <= (out[n - 1] as number)) out[n - 1] = Math.max(out[n - 1] as number, b);
-    else {
-      out[n++] = a;
-      out[n++] = b;
-    }
+    if (a < b) n = appendMerged(out, n, a, b);
   }
   return out.slice(0, n);
+}
+
+/**
+ * Appends [start, end) to the first `n` numbers of `out` ([start, end) pairs, ascending by start),
+ * merged into the last pair when it reaches that far; returns the new count of numbers.
+ */
+function appendMerged(out: Float64Array, n: number, start: number, end: number): number {
+  if (n > 0 && start <= (out[n - 1] as number)) {
+    out[n - 1] = Math.max(out[n - 1] as number, end);
+    return n;
+  }
+  out[n] = start;
+  out[n + 1] = end;
+  return n + 2;
 }
 
 /**
@@ -189,11 +198,7 @@ export function dataInEither(fdA: number, fdB: number, to: number): Float64Array
     const end = (fromA ? a[i + 1] : b[j + 1]) as number;
     if (fromA) i += 2;
     else j += 2;
-    if (n > 0 && start <= (out[n - 1] as number)) out[n - 1] = Math.max(out[n - 1] as number, end);
-    else {
-      out[n++] = start;
-      out[n++] = end;
-    }
+    n = appendMerged(out, n, start, end);
   }
   return out.slice(0, n);
 }
