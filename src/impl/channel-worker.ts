@@ -161,9 +161,8 @@ function zeroInData(first: number): (i: number) => boolean {
 }
 
 /**
- * Writes one slot's batch. A slot that reads from the image names a
- * range of consecutive pages (any length), read and written one slot's worth at a time. On I/O errors
- * `progress.position` is where.
+ * Writes one slot's batch. A slot that reads from the image names a range of consecutive pages (any
+ * length), read and written one slot's worth at a time. On I/O errors `progress.position` is where.
  */
 function writeSlot(slot: number, progress: { position: number }): void {
   const b = slotBase(slot);
