@@ -12,7 +12,7 @@ import {
   encodeSyncPacket,
   MULTIFD_PACKET_HEADER_SIZE,
 } from "../../src/impl/multifd/packet.js";
-import { partitionZeroPages } from "../../src/impl/multifd/sender.js";
+import { coalescedViews, partitionZeroPages } from "../../src/impl/multifd/sender.js";
 
 const hexBytes = (s: string) =>
   Uint8Array.from(s.replace(/\s+/g, "").match(/../g) ?? [], (h) => Number.parseInt(h, 16));
@@ -218,5 +218,34 @@ describe("zero-page partition (multifd_send_zero_page_detect)", () => {
     const data = [page(1), page(0), page(2), page(0), page(3)];
     expect(partitionZeroPages(offsets, data)).toBe(3);
     expect(offsets).toEqual([0n, 4n, 2n, 3n, 1n]);
+  });
+});
+
+describe("a packet's normal pages as views of the read buffers (coalescedViews)", () => {
+  const at = (v: Uint8Array[], buffers: ArrayBufferLike[]) =>
+    v.map((x) => [buffers.indexOf(x.buffer), x.byteOffset, x.byteLength]);
+
+  it("joins neighbours in one buffer, in the order given, and stops at count", () => {
+    const a = new ArrayBuffer(6 * 4096);
+    const pages = [0, 1, 2, 5, 3, 4].map((i) => new Uint8Array(a, i * 4096, 4096));
+    // 0,1,2 are neighbours; 5 is not after 2; 3 is not after 5; 4 would join 3 but count is 5
+    expect(at(coalescedViews(pages, 5), [a])).toEqual([
+      [0, 0, 3 * 4096],
+      [0, 5 * 4096, 4096],
+      [0, 3 * 4096, 4096],
+    ]);
+    expect(at(coalescedViews(pages, 6), [a]).at(-1)).toEqual([0, 3 * 4096, 2 * 4096]);
+    expect(coalescedViews(pages, 0)).toEqual([]);
+  });
+
+  it("never joins pages of two buffers, even where their offsets would follow", () => {
+    const a = new ArrayBuffer(2 * 4096);
+    const b = new ArrayBuffer(2 * 4096);
+    const pages = [new Uint8Array(a, 0, 4096), new Uint8Array(b, 4096, 4096), new Uint8Array(b, 0, 4096)];
+    expect(at(coalescedViews(pages, 3), [a, b])).toEqual([
+      [0, 0, 4096],
+      [1, 4096, 4096],
+      [1, 0, 4096],
+    ]);
   });
 });

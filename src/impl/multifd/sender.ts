@@ -80,6 +80,37 @@ interface Batch {
   block: Block;
   offsets: bigint[];
   data: Uint8Array[];
+  /** the read buffers its pages are in */
+  buffers: ReadBuffer[];
+}
+
+/** A buffer a packet's worth of the image is read into, back in the pool once nothing uses it. */
+interface ReadBuffer {
+  bytes: Buffer;
+  /** the reader, and each batch with pages in it until its packet is written */
+  users: number;
+}
+
+/**
+ * Read buffers are reused rather than allocated per chunk: a fresh buffer costs a page fault per page on
+ * its first read. At most one per busy channel, the pending batch and the reader are in use at once.
+ */
+class ReadBufferPool {
+  readonly #free: ReadBuffer[] = [];
+
+  take(): ReadBuffer {
+    // Not zeroed: a read fills what is used of it, or the send fails.
+    const b = this.#free.pop() ?? {
+      bytes: Buffer.allocUnsafeSlow(MULTIFD_PAGES_PER_PACKET * TARGET_PAGE_SIZE),
+      users: 0,
+    };
+    b.users = 1;
+    return b;
+  }
+
+  release(b: ReadBuffer): void {
+    if (--b.users === 0) this.#free.push(b);
+  }
 }
 
 interface Channel {
@@ -111,6 +142,25 @@ export function partitionZeroPages(offsets: bigint[], data: Uint8Array[]): numbe
     j--;
   }
   return i;
+}
+
+/** The first `count` views as few views as possible: each run of neighbours in one buffer becomes one. */
+export function coalescedViews(views: Uint8Array[], count: number): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  let i = 0;
+  while (i < count) {
+    const first = views[i] as Uint8Array;
+    let end = first.byteOffset + first.byteLength;
+    let j = i + 1;
+    for (; j < count; j++) {
+      const v = views[j] as Uint8Array;
+      if (v.buffer !== first.buffer || v.byteOffset !== end) break;
+      end += v.byteLength;
+    }
+    out.push(j === i + 1 ? first : new Uint8Array(first.buffer, first.byteOffset, end - first.byteOffset));
+    i = j;
+  }
+  return out;
 }
 
 /** Sends the migration stream of a stopped VM whose RAM blocks are the given images. */
@@ -190,6 +240,7 @@ class SendRun {
   #packetNum = 0n;
   #next = 0;
   #batch: Batch | undefined;
+  readonly #buffers = new ReadBufferPool();
 
   constructor(
     readonly address: string,
@@ -268,13 +319,17 @@ class SendRun {
     }
   }
 
-  #write(socket: Socket, bytes: Uint8Array): Promise<void> {
+  /** Writes the chunks in order as one writev (corked); resolves when the last has gone to the kernel. */
+  #write(socket: Socket, ...chunks: Uint8Array[]): Promise<void> {
     if (this.#failure !== undefined) return Promise.reject(this.#failure);
     return new Promise((resolve, reject) => {
-      socket.write(bytes, (err) => {
+      socket.cork();
+      for (let i = 0; i < chunks.length - 1; i++) socket.write(chunks[i] as Uint8Array);
+      socket.write(chunks[chunks.length - 1] as Uint8Array, (err) => {
         if (err) reject(this.#failure ?? this.#ioError(err));
         else resolve();
       });
+      socket.uncork();
     });
   }
 
@@ -299,9 +354,10 @@ class SendRun {
     }
   }
 
-  #job(ch: Channel, bytes: Uint8Array): void {
-    const p = this.#write(ch.socket, bytes).then(() => {
-      ch.stats.bytes += bytes.length;
+  #job(ch: Channel, chunks: Uint8Array[], buffers: ReadBuffer[] = []): void {
+    const p = this.#write(ch.socket, ...chunks).then(() => {
+      for (const c of chunks) ch.stats.bytes += c.length;
+      for (const b of buffers) this.#buffers.release(b);
       ch.busy = undefined;
     });
     // A failed write fails the run; the race in #idleChannel and sync() see the rejection.
@@ -325,34 +381,36 @@ class SendRun {
       normal: batch.offsets.slice(0, normalCount),
       zero: batch.offsets.slice(normalCount),
     });
-    const packet = new Uint8Array(header.length + normalCount * TARGET_PAGE_SIZE);
-    packet.set(header, 0);
-    for (let i = 0; i < normalCount; i++)
-      packet.set(batch.data[i] as Uint8Array, header.length + i * TARGET_PAGE_SIZE);
     ch.stats.packets++;
     ch.stats.normalPages += normalCount;
     ch.stats.zeroPages += batch.offsets.length - normalCount;
-    this.#job(ch, packet);
+    // The header, then the normal pages straight from the read buffers (neighbours as one view).
+    this.#job(ch, [header, ...coalescedViews(batch.data, normalCount)], batch.buffers);
   }
 
   /** multifd_queue_page: a block change or a full batch hands the batch over first. */
-  async #queue(block: Block, offset: bigint, data: Uint8Array): Promise<void> {
+  async #queue(block: Block, offset: bigint, data: Uint8Array, from: ReadBuffer): Promise<void> {
     if (
       this.#batch !== undefined &&
       (this.#batch.block !== block || this.#batch.offsets.length === MULTIFD_PAGE_COUNT)
     ) {
       await this.#dispatch();
     }
-    this.#batch ??= { block, offsets: [], data: [] };
+    this.#batch ??= { block, offsets: [], data: [], buffers: [] };
     this.#batch.offsets.push(offset);
     this.#batch.data.push(data);
+    if (this.#batch.buffers.at(-1) !== from) {
+      this.#batch.buffers.push(from);
+      from.users++;
+    }
   }
 
   /** ram_save_target_page_multifd for every page of a block, in order (the bulk round of a stopped VM). */
   async sendBlock(b: Block, main: MainChannelComposer): Promise<void> {
     for (let first = 0; first < b.numPages; first += MULTIFD_PAGES_PER_PACKET) {
       const count = Math.min(MULTIFD_PAGES_PER_PACKET, b.numPages - first);
-      const buf = new Uint8Array(count * TARGET_PAGE_SIZE);
+      const from = this.#buffers.take();
+      const buf = from.bytes.subarray(0, count * TARGET_PAGE_SIZE);
       const got = await b.image.readInto(BigInt(first) * TARGET_PAGE_SIZE_N, buf);
       if (got !== buf.length) {
         throw new MappedRamError("ERR_IO", {
@@ -370,8 +428,9 @@ class SendRun {
           this.#mainStats.zeroRecords++;
           continue;
         }
-        await this.#queue(b, offset, page);
+        await this.#queue(b, offset, page, from);
       }
+      this.#buffers.release(from);
       if (main.pending >= 32 * 1024) await this.writeMain(main.take());
     }
   }
@@ -386,7 +445,7 @@ class SendRun {
       if (ch.busy) await ch.busy;
       ch.stats.packets++;
       ch.stats.syncPackets++;
-      this.#job(ch, encodeSyncPacket(this.#packetNum++));
+      this.#job(ch, [encodeSyncPacket(this.#packetNum++)]);
     }
     for (const ch of this.#channels) if (ch.busy) await ch.busy;
     if (this.#failure !== undefined) throw this.#failure;
