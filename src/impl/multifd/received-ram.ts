@@ -33,6 +33,21 @@ async function exists(path: string): Promise<boolean> {
   );
 }
 
+/** Bytes [start, end) of the concatenation of `views`, as views of them (no copy). */
+export function viewsOfRange(views: readonly Uint8Array[], start: number, end: number): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  let at = 0;
+  for (const v of views) {
+    const from = Math.max(start, at);
+    const to = Math.min(end, at + v.length);
+    if (from < to) out.push(from === at && to === at + v.length ? v : v.subarray(from - at, to - at));
+    at += v.length;
+    if (at >= end) break;
+  }
+  if (at < end) throw new RangeError(`bytes up to ${end} asked of views holding ${at}`);
+  return out;
+}
+
 function alreadyExists(path: string): MappedRamError {
   return new MappedRamError("ERR_IO", {
     subject: `output "${path}"`,
@@ -126,8 +141,16 @@ export class ReceivedRam {
     return f;
   }
 
-  /** Normal pages: `data` holds offsets.length pages in the same order. Runs of adjacent pages are one write. */
-  async writePages(idstr: string, offsets: readonly bigint[], data: Uint8Array): Promise<void> {
+  /**
+   * Normal pages: `data` holds offsets.length pages in the same order, in one buffer or in several read
+   * one after the other. Runs of adjacent pages are one (vectored) write.
+   */
+  async writePages(
+    idstr: string,
+    offsets: readonly bigint[],
+    data: Uint8Array | readonly Uint8Array[],
+  ): Promise<void> {
+    const views = data instanceof Uint8Array ? [data] : data;
     const f = this.#file(idstr);
     let i = 0;
     while (i < offsets.length) {
@@ -136,7 +159,7 @@ export class ReceivedRam {
       while (i + n < offsets.length && offsets[i + n] === first + BigInt(n) * TARGET_PAGE_SIZE_N) n++;
       for (let k = 0; k < n; k++)
         f.received.set(Number((first + BigInt(k) * TARGET_PAGE_SIZE_N) / TARGET_PAGE_SIZE_N));
-      await f.out.writeAt(data.subarray(i * TARGET_PAGE_SIZE, (i + n) * TARGET_PAGE_SIZE), first);
+      await f.out.writevAt(viewsOfRange(views, i * TARGET_PAGE_SIZE, (i + n) * TARGET_PAGE_SIZE), first);
       f.pagesWritten += n;
       i += n;
     }

@@ -325,7 +325,7 @@ class Reception {
           },
         );
         const pages = checkMultiFDPacketPages(h, this.#lookup, ctx);
-        const data = await reader.read(head.payloadSize, subject, "page data");
+        const data = await reader.readViews(head.payloadSize, subject, "page data");
         for (const z of pages.zero) await this.ram.zeroPage(pages.block.idstr, z);
         await this.ram.writePages(pages.block.idstr, pages.normal, data);
         stats.normalPages += pages.normal.length;

@@ -112,12 +112,38 @@ export class SocketReader {
         else this.#chunks[0] = c.subarray(k);
       }
     }
+    this.#consumed(n);
+    return out;
+  }
+
+  #consumed(n: number): void {
     this.#buffered -= n;
     this.#pos += BigInt(n);
     if (this.#paused && this.#buffered < this.#highWaterMark / 2) {
       this.#paused = false;
       this.#socket.resume();
     }
+  }
+
+  /**
+   * Exactly `n` bytes as views of the chunks they arrived in (no copy: a packet's pages are written from
+   * them); ERR_TRUNCATED when the stream ends first.
+   */
+  async readViews(n: number, subject: string, field?: string): Promise<Uint8Array[]> {
+    const at = this.#pos;
+    await this.#fill(n);
+    if (this.#buffered < n) throw shortRead(subject, at, n, this.#buffered, field);
+    const out: Uint8Array[] = [];
+    let got = 0;
+    while (got < n) {
+      const c = this.#chunks[0] as Uint8Array;
+      const k = Math.min(c.length, n - got);
+      out.push(k === c.length ? c : c.subarray(0, k));
+      got += k;
+      if (k === c.length) this.#chunks.shift();
+      else this.#chunks[0] = c.subarray(k);
+    }
+    this.#consumed(n);
     return out;
   }
 
