@@ -16,6 +16,9 @@
 //   counter, one writer at a time (see struct block_save). An image that shrinks under its mapping
 //   (SIGBUS, caught, or EFAULT from a write) has the chunk read again with pread, which says where it
 //   ends.
+// - `mrc send`'s reads of a RAM image (src/impl/multifd/sender.ts): readImagePages maps a window of the
+//   image read-only, finds its zero pages where they lie and copies only the others into a buffer, as
+//   QEMU's source looks at guest RAM in place; the send writes them to its sockets from there.
 // - SEEK_DATA/SEEK_HOLE, which Node cannot ask (src/impl/allocation.ts; else through python3, ~30 ms to
 //   start): dataExtents, the extents of a range of a file that hold data (save skips the holes of a
 //   sparse RAM image; reencode those of a page array), and allocatedBytesIn, the bytes of ranges of a
@@ -707,6 +710,88 @@ static napi_value save_pages(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* Copies pages[0, n) into buf at the same places, but with `detect` only the pages that are not all
+ * zero (flags[i] = 1 for a zero page, whose place in buf is left as it was); one memcpy per run. Under the
+ * SIGBUS guard: -1 when a page is past the end of the mapped file, else 0. */
+static int copy_nonzero_pages(const uint8_t *pages, int64_t n, int64_t page_size, int detect, uint8_t *buf,
+                              uint8_t *flags) {
+  sigjmp_buf jump;
+  if (sigsetjmp(jump, 1) != 0) {
+    sigbus_guard = NULL;
+    return -1;
+  }
+  sigbus_guard = &jump;
+  for (int64_t i = 0; i < n;) {
+    flags[i] = (uint8_t)(detect && page_is_zero(pages + i * page_size, (size_t)page_size));
+    if (flags[i]) {
+      i++;
+      continue;
+    }
+    int64_t j = i + 1;
+    while (j < n && !(flags[j] = (uint8_t)(detect && page_is_zero(pages + j * page_size, (size_t)page_size)))) j++;
+    memcpy(buf + i * page_size, pages + i * page_size, (size_t)((j - i) * page_size));
+    if (j < n) j++; /* page j is zero: flagged already */
+    i = j;
+  }
+  sigbus_guard = NULL;
+  return 0;
+}
+
+/* readImagePages(fd, offset, pageSize, detect, buf: Uint8Array, flags: Uint8Array, result: Float64Array(2))
+ *   : status
+ * A window of flags.length pages of a RAM image from `offset`, for `mrc send`: page i goes to
+ * buf[i * pageSize]; with `detect`, flags[i] = 1 for a zero page, whose bytes are not copied from a
+ * mapping, 0 for the others; without detect, every page is copied and flagged 0. Mapped read-only (SAVE_MAP_MIN_PAGES or
+ * more) and copied out of the mapping; read with pread when the mapping cannot be made or the image
+ * ended under it (SIGBUS, caught), which says where it ends. On the calling thread. Status 0; 1 for a
+ * failed read with result = [errno, file offset]; 3 when the image ends first, result = [0, the bytes
+ * of the window it has]. */
+static napi_value read_image_pages(napi_env env, napi_callback_info info) {
+  size_t argc = 7;
+  napi_value argv[7];
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 7)
+    return fail_args(env, "readImagePages(fd, offset, pageSize, detect, buf, flags, result) takes seven arguments");
+  int32_t fd, detect;
+  double offset, page_size;
+  if (napi_get_value_int32(env, argv[0], &fd) != napi_ok || napi_get_value_double(env, argv[1], &offset) != napi_ok ||
+      napi_get_value_double(env, argv[2], &page_size) != napi_ok ||
+      napi_get_value_int32(env, argv[3], &detect) != napi_ok || !(offset >= 0 && offset < 9007199254740992.0) ||
+      offset != (double)(int64_t)offset || page_size < 8 || page_size > 1 << 20 || (int64_t)page_size % 8 != 0)
+    return fail_args(env, "readImagePages: the descriptor, offset and page size must be numbers in range");
+  size_t buf_len, flags_len, result_len;
+  void *buf, *flags, *result;
+  if (!typed_array(env, argv[4], napi_uint8_array, &buf, &buf_len) ||
+      !typed_array(env, argv[5], napi_uint8_array, &flags, &flags_len) ||
+      !typed_array(env, argv[6], napi_float64_array, &result, &result_len) || result_len < 2 ||
+      (double)flags_len * page_size > (double)buf_len)
+    return fail_args(env, "readImagePages: buf and flags must be Uint8Arrays, buf holding every page flags names, "
+                          "and result a Float64Array of 2");
+  pthread_once(&sigbus_once, install_sigbus);
+  int64_t n = (int64_t)flags_len, size = (int64_t)page_size, start = (int64_t)offset;
+  int64_t host_page = sysconf(_SC_PAGESIZE), lead = start % host_page;
+  size_t map_len = (size_t)(lead + n * size);
+  struct failure f = {STATUS_OK, 0, 0};
+  int copied = 0;
+  if (n >= SAVE_MAP_MIN_PAGES) {
+    uint8_t *map = mmap(NULL, map_len, PROT_READ, MAP_SHARED | MAP_POPULATE, fd, (off_t)(start - lead));
+    if (map != MAP_FAILED) {
+      copied = copy_nonzero_pages(map + lead, n, size, detect != 0, buf, flags) == 0;
+      munmap(map, map_len);
+    }
+  }
+  if (!copied) {
+    int64_t have;
+    if (read_run(fd, buf, start, n * size, &have, &f) == 0)
+      for (int64_t i = 0; i < n; i++)
+        ((uint8_t *)flags)[i] = (uint8_t)(detect && page_is_zero((uint8_t *)buf + i * size, (size_t)size));
+  }
+  ((double *)result)[0] = f.err;
+  ((double *)result)[1] = f.where;
+  napi_value status;
+  napi_create_int32(env, (int32_t)f.status, &status);
+  return status;
+}
+
 /* Calls each(ctx, start, end) for every data extent of [from, to) of the file (to clipped to `size`),
  * in file order, as lseek(SEEK_DATA/SEEK_HOLE) reports them; -1 when the kernel cannot say (an lseek
  * error other than ENXIO, the end of the data) or when `each` returns non-zero. */
@@ -829,7 +914,7 @@ NAPI_MODULE_INIT() {
     napi_callback fn;
   } functions[] = {
       {"copyPages", copy_pages}, {"savePages", save_pages}, {"dataExtents", data_extents},
-      {"allocatedBytesIn", allocated_bytes_in}};
+      {"allocatedBytesIn", allocated_bytes_in}, {"readImagePages", read_image_pages}};
   for (size_t i = 0; i < sizeof functions / sizeof functions[0]; i++) {
     napi_value fn;
     if (napi_create_function(env, functions[i].name, NAPI_AUTO_LENGTH, functions[i].fn, NULL, &fn) != napi_ok ||

@@ -1,7 +1,8 @@
 // The optional native I/O helper (native/mrc-io.c, built by scripts/build-native.mjs): copies a block's
-// set-bit pages between two files on threads of its own (extract), and runs a save's bulk pass over a
-// block's RAM image on threads of its own, through read-only mappings of it (save). Loaded once per
-// thread; absent (not built, or MRC_NATIVE=0), callers do the same in JS with pread and pwrite.
+// set-bit pages between two files on threads of its own (extract), runs a save's bulk pass over a
+// block's RAM image on threads of its own, through read-only mappings of it (save), and reads a send's
+// windows of a RAM image through such mappings, copying only the pages that are not zero (send). Loaded
+// once per thread; absent (not built, or MRC_NATIVE=0), callers do the same in JS with pread and pwrite.
 import { existsSync } from "node:fs";
 import { createRequire } from "node:module";
 import { fileURLToPath } from "node:url";
@@ -74,6 +75,22 @@ export interface NativeIo {
    * cannot say.
    */
   allocatedBytesIn(fd: number, ranges: Float64Array): Float64Array | null;
+  /**
+   * A window of `flags.length` pages of a RAM image from byte `offset`, on the calling thread: page i
+   * goes to buf[i * pageSize]; with `detect`, flags[i] = 1 for a zero page, 0 for the others, and a zero
+   * page's bytes in buf are left as they were when the window was mapped (16 pages or more: the image is
+   * looked at in place, and only the other pages are copied); without it every page is copied. Returns COPY_OK; COPY_READ_FAILED with `result` = [errno, file offset]; or COPY_SOURCE_SHORT
+   * when the image ends first, with `result` = [0, the bytes of the window it has].
+   */
+  readImagePages(
+    fd: number,
+    offset: number,
+    pageSize: number,
+    detect: number,
+    buf: Uint8Array,
+    flags: Uint8Array,
+    result: Float64Array,
+  ): number;
 }
 
 /** dist/native/mrc-io.node, from dist/impl (built) or src/impl (tests run on the sources). */

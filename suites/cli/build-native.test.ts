@@ -52,7 +52,13 @@ describe("build-native", () => {
       const r = await build(out, {});
       expect([r.exitCode, r.stderr]).toEqual([0, ""]);
       const mod = createRequire(import.meta.url)(join(out, "mrc-io.node")) as Record<string, unknown>;
-      expect(Object.keys(mod).sort()).toEqual(["allocatedBytesIn", "copyPages", "dataExtents", "savePages"]);
+      expect(Object.keys(mod).sort()).toEqual([
+        "allocatedBytesIn",
+        "copyPages",
+        "dataExtents",
+        "readImagePages",
+        "savePages",
+      ]);
       // nothing half-built left beside it
       expect(readdirSync(out)).toEqual(["mrc-io.node"]);
     },

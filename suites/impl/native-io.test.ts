@@ -1,6 +1,7 @@
 // The native I/O helper (native/mrc-io.c through src/impl/native-io.ts) on its own: savePages, a save's
 // bulk pass over a RAM image (zero pages, bits, writes, an image that ends under its mapping: SIGBUS and
-// EFAULT, caught), and copyPages: a block's set-bit pages on several threads, with its result words.
+// EFAULT, caught), copyPages: a block's set-bit pages on several threads, with its result words, and
+// readImagePages: a send's window of a RAM image, its zero pages found in place.
 // The copies and saves built on it are checked against the JS paths in extract-copy.test.ts and
 // writer-channels.test.ts. Without the helper built these skip with one line, or fail under
 // MRC_REQUIRE_NATIVE=1 (CI).
@@ -471,6 +472,95 @@ describe.skipIf(io === undefined && !required)("native I/O helper", () => {
       closeSync(folder);
       closeSync(d);
     }
+  });
+
+  /** readImagePages of `image` (written to a file) from `offset`: `pages` pages into a buffer of 0xab. */
+  function readImagePages(name: string, image: Uint8Array, offset: number, pages: number, detect: boolean) {
+    const n = helper();
+    const path = join(dir, `${name}.img`);
+    writeFileSync(path, image);
+    const fd = openSync(path, "r");
+    const buf = new Uint8Array(pages * PAGE).fill(0xab);
+    const flags = new Uint8Array(pages).fill(7);
+    const result = new Float64Array(2).fill(-1);
+    try {
+      const status = n.readImagePages(fd, offset, PAGE, detect ? 1 : 0, buf, flags, result);
+      return { status, result: Array.from(result), flags: Array.from(flags), buf };
+    } finally {
+      closeSync(fd);
+    }
+  }
+  const pageOf = (b: Uint8Array, at: number) => b.subarray(at, at + PAGE);
+  const isEvery = (b: Uint8Array, v: number) => b.every((x) => x === v);
+
+  it("readImagePages maps a window, flags its zero pages and copies only the others", () => {
+    const lead = 100; // the window starts off a host page: the mapping starts before it
+    const image = imageWith(lead, 40, (p) => p % 3 === 0);
+    const r = readImagePages("window", image, lead, 40, true);
+    expect([r.status, r.result]).toEqual([COPY_OK, [0, 0]]);
+    expect(r.flags).toEqual(Array.from({ length: 40 }, (_, p) => (p % 3 === 0 ? 1 : 0)));
+    for (let p = 0; p < 40; p++) {
+      const got = pageOf(r.buf, p * PAGE);
+      if (p % 3 === 0) expect(isEvery(got, 0xab), `zero page ${p} is not copied`).toBe(true);
+      else expect(Buffer.compare(got, pageOf(image, lead + p * PAGE)), `page ${p}`).toBe(0);
+    }
+  });
+
+  it("readImagePages without detection copies every page, zero pages too, and flags none", () => {
+    const image = imageWith(0, 24, (p) => p < 4 || p === 23);
+    const r = readImagePages("all", image, 0, 24, false);
+    expect([r.status, r.flags]).toEqual([COPY_OK, new Array(24).fill(0)]);
+    expect(Buffer.compare(r.buf, image)).toBe(0);
+  });
+
+  it("readImagePages reads a window under 16 pages with pread: the same flags, every page read", () => {
+    const image = imageWith(PAGE, 10, (p) => p % 4 === 1);
+    const r = readImagePages("small", image, 2 * PAGE, 9, true);
+    expect([r.status, r.result]).toEqual([COPY_OK, [0, 0]]);
+    expect(r.flags).toEqual([1, 0, 0, 0, 1, 0, 0, 0, 1]); // pages 1..9 of the image
+    expect(Buffer.compare(r.buf, image.subarray(2 * PAGE))).toBe(0);
+  });
+
+  it("readImagePages says where an image that ends inside the window ends (SIGBUS in the mapping, caught)", () => {
+    // 20 pages and 100 bytes: touching page 21 of the mapping raises SIGBUS; pread then says where it ends
+    const image = imageWith(0, 21, () => false).subarray(0, 20 * PAGE + 100);
+    const r = readImagePages("short", image, 0, 32, true);
+    expect([r.status, r.result]).toEqual([COPY_SOURCE_SHORT, [0, 20 * PAGE + 100]]);
+    // and from a window that starts past the end: nothing
+    const past = readImagePages("past", image, 24 * PAGE, 16, true);
+    expect([past.status, past.result]).toEqual([COPY_SOURCE_SHORT, [0, 0]]);
+  });
+
+  it("readImagePages names a read failure at the window's offset (a directory: EISDIR)", () => {
+    const n = helper();
+    const folder = openSync(dir, "r");
+    const result = new Float64Array(2);
+    try {
+      const status = n.readImagePages(
+        folder,
+        8 * PAGE,
+        PAGE,
+        1,
+        new Uint8Array(16 * PAGE),
+        new Uint8Array(16),
+        result,
+      );
+      expect([status, Array.from(result)]).toEqual([COPY_READ_FAILED, [21, 8 * PAGE]]);
+    } finally {
+      closeSync(folder);
+    }
+  });
+
+  it("readImagePages refuses a buffer smaller than its pages, and a bad offset", () => {
+    const n = helper();
+    expect(() =>
+      n.readImagePages(0, 0, PAGE, 1, new Uint8Array(2 * PAGE - 1), new Uint8Array(2), new Float64Array(2)),
+    ).toThrow(
+      "readImagePages: buf and flags must be Uint8Arrays, buf holding every page flags names, and result a Float64Array of 2",
+    );
+    expect(() =>
+      n.readImagePages(0, -4096, PAGE, 1, new Uint8Array(PAGE), new Uint8Array(1), new Float64Array(2)),
+    ).toThrow("readImagePages: the descriptor, offset and page size must be numbers in range");
   });
 
   it("copyPages refuses a bitmap shorter than its pages and a missing callback", () => {

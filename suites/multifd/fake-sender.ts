@@ -13,7 +13,7 @@ import {
 } from "../../src/impl/multifd/packet.js";
 import { MainChannelComposer } from "../../src/impl/multifd/precopy-compose.js";
 import { partitionZeroPages } from "../../src/impl/multifd/sender.js";
-import type { ZeroPageDetection } from "../../src/impl/zero-page.js";
+import { isZeroPage, type ZeroPageDetection } from "../../src/impl/zero-page.js";
 
 export interface FakeBlock {
   idstr: string;
@@ -73,7 +73,8 @@ export function fakeMigration(
     let data: Uint8Array[] = [];
     const flush = () => {
       if (offsets.length === 0) return;
-      const normal = zpd === "multifd" ? partitionZeroPages(offsets, data) : offsets.length;
+      const normal =
+        zpd === "multifd" ? partitionZeroPages(offsets, data, data.map(isZeroPage)) : offsets.length;
       const payload = new Uint8Array(normal * 4096);
       for (let i = 0; i < normal; i++) payload.set(data[i] as Uint8Array, i * 4096);
       const header = encodeMultiFDPacket({

@@ -216,8 +216,11 @@ describe("zero-page partition (multifd_send_zero_page_detect)", () => {
     // pages 0..4: N Z N Z N → i=0 N; i=1 Z swaps with 4 (N); i=1 N; i=2 N; i=3 Z swaps with 3 (itself)
     const offsets = [0n, 1n, 2n, 3n, 4n];
     const data = [page(1), page(0), page(2), page(0), page(3)];
-    expect(partitionZeroPages(offsets, data)).toBe(3);
+    const zero = [false, true, false, true, false];
+    expect(partitionZeroPages(offsets, data, zero)).toBe(3);
     expect(offsets).toEqual([0n, 4n, 2n, 3n, 1n]);
+    expect(data.map((d) => d[0])).toEqual([1, 3, 2, 0, 0]);
+    expect(zero).toEqual([false, false, false, true, true]);
   });
 });
 

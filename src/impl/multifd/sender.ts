@@ -10,7 +10,6 @@ import type { Socket } from "node:net";
 import { hex } from "../bytes.js";
 import { listedCapabilities } from "../configuration.js";
 import {
-  MULTIFD_PAGES_PER_PACKET,
   QEMU_VM_SECTION_END,
   QEMU_VM_SECTION_PART,
   TARGET_PAGE_SIZE,
@@ -21,7 +20,7 @@ import { vmdescJson } from "../machine.js";
 import { ioError } from "../output.js";
 import { machineProfile, ramListOrder } from "../save.js";
 import { FileSource } from "../source.js";
-import { isZeroPage, type ZeroPageDetection } from "../zero-page.js";
+import type { ZeroPageDetection } from "../zero-page.js";
 import {
   encodeMultiFDInit,
   encodeMultiFDPacket,
@@ -29,6 +28,7 @@ import {
   MULTIFD_FLAG_NOCOMP,
   MULTIFD_PAGE_COUNT,
 } from "./packet.js";
+import { type PageWindow, PageWindowPool, readPageWindow, WINDOW_PAGES } from "./page-window.js";
 import { MainChannelComposer } from "./precopy-compose.js";
 import { connectSocket, formatSocketAddress, parseSocketAddress } from "./transport.js";
 
@@ -80,37 +80,10 @@ interface Batch {
   block: Block;
   offsets: bigint[];
   data: Uint8Array[];
-  /** the read buffers its pages are in */
-  buffers: ReadBuffer[];
-}
-
-/** A buffer a packet's worth of the image is read into, back in the pool once nothing uses it. */
-interface ReadBuffer {
-  bytes: Buffer;
-  /** the reader, and each batch with pages in it until its packet is written */
-  users: number;
-}
-
-/**
- * Read buffers are reused rather than allocated per chunk: a fresh buffer costs a page fault per page on
- * its first read. At most one per busy channel, the pending batch and the reader are in use at once.
- */
-class ReadBufferPool {
-  readonly #free: ReadBuffer[] = [];
-
-  take(): ReadBuffer {
-    // Not zeroed: a read fills what is used of it, or the send fails.
-    const b = this.#free.pop() ?? {
-      bytes: Buffer.allocUnsafeSlow(MULTIFD_PAGES_PER_PACKET * TARGET_PAGE_SIZE),
-      users: 0,
-    };
-    b.users = 1;
-    return b;
-  }
-
-  release(b: ReadBuffer): void {
-    if (--b.users === 0) this.#free.push(b);
-  }
+  /** which pages are zero (as read; only when zero pages are detected) */
+  zero: boolean[];
+  /** the windows its pages are in */
+  windows: PageWindow[];
 }
 
 interface Channel {
@@ -124,20 +97,21 @@ function badArgument(rule: string, actual: string): MappedRamError {
 }
 
 /**
- * multifd_send_zero_page_detect: walks the batch from both ends, swapping each zero page to the back, so
- * normal pages come first (their order is not preserved).
+ * multifd_send_zero_page_detect: walks the batch from both ends, swapping each zero page (`zero[i]`) to
+ * the back, so normal pages come first (their order is not preserved).
  */
-export function partitionZeroPages(offsets: bigint[], data: Uint8Array[]): number {
+export function partitionZeroPages(offsets: bigint[], data: Uint8Array[], zero: boolean[]): number {
   let i = 0;
   let j = offsets.length - 1;
   while (i <= j) {
-    if (!isZeroPage(data[i] as Uint8Array)) {
+    if (!zero[i]) {
       i++;
       continue;
     }
     if (i !== j) {
       [offsets[i], offsets[j]] = [offsets[j] as bigint, offsets[i] as bigint];
       [data[i], data[j]] = [data[j] as Uint8Array, data[i] as Uint8Array];
+      [zero[i], zero[j]] = [zero[j] as boolean, zero[i] as boolean];
     }
     j--;
   }
@@ -240,7 +214,7 @@ class SendRun {
   #packetNum = 0n;
   #next = 0;
   #batch: Batch | undefined;
-  readonly #buffers = new ReadBufferPool();
+  readonly #windows = new PageWindowPool();
 
   constructor(
     readonly address: string,
@@ -354,10 +328,10 @@ class SendRun {
     }
   }
 
-  #job(ch: Channel, chunks: Uint8Array[], buffers: ReadBuffer[] = []): void {
+  #job(ch: Channel, chunks: Uint8Array[], windows: PageWindow[] = []): void {
     const p = this.#write(ch.socket, ...chunks).then(() => {
       for (const c of chunks) ch.stats.bytes += c.length;
-      for (const b of buffers) this.#buffers.release(b);
+      for (const w of windows) this.#windows.release(w);
       ch.busy = undefined;
     });
     // A failed write fails the run; the race in #idleChannel and sync() see the rejection.
@@ -372,7 +346,9 @@ class SendRun {
     if (batch === undefined || batch.offsets.length === 0) return;
     const ch = await this.#idleChannel();
     const normalCount =
-      this.zpd === "multifd" ? partitionZeroPages(batch.offsets, batch.data) : batch.offsets.length;
+      this.zpd === "multifd"
+        ? partitionZeroPages(batch.offsets, batch.data, batch.zero)
+        : batch.offsets.length;
     const header = encodeMultiFDPacket({
       flags: MULTIFD_FLAG_NOCOMP,
       pagesAlloc: MULTIFD_PAGE_COUNT,
@@ -385,52 +361,44 @@ class SendRun {
     ch.stats.normalPages += normalCount;
     ch.stats.zeroPages += batch.offsets.length - normalCount;
     // The header, then the normal pages straight from the read buffers (neighbours as one view).
-    this.#job(ch, [header, ...coalescedViews(batch.data, normalCount)], batch.buffers);
+    this.#job(ch, [header, ...coalescedViews(batch.data, normalCount)], batch.windows);
   }
 
-  /** multifd_queue_page: a block change or a full batch hands the batch over first. */
-  async #queue(block: Block, offset: bigint, data: Uint8Array, from: ReadBuffer): Promise<void> {
-    if (
-      this.#batch !== undefined &&
-      (this.#batch.block !== block || this.#batch.offsets.length === MULTIFD_PAGE_COUNT)
-    ) {
-      await this.#dispatch();
-    }
-    this.#batch ??= { block, offsets: [], data: [], buffers: [] };
-    this.#batch.offsets.push(offset);
-    this.#batch.data.push(data);
-    if (this.#batch.buffers.at(-1) !== from) {
-      this.#batch.buffers.push(from);
-      from.users++;
-    }
-  }
-
-  /** ram_save_target_page_multifd for every page of a block, in order (the bulk round of a stopped VM). */
+  /**
+   * ram_save_target_page_multifd for every page of a block, in order (the bulk round of a stopped VM),
+   * read a window at a time. multifd_queue_page: a block change or a full batch hands the batch over
+   * first; legacy zero-page detection sends a zero page as a ZERO record on the main channel instead
+   * (save_zero_page, on the main thread).
+   */
   async sendBlock(b: Block, main: MainChannelComposer): Promise<void> {
-    for (let first = 0; first < b.numPages; first += MULTIFD_PAGES_PER_PACKET) {
-      const count = Math.min(MULTIFD_PAGES_PER_PACKET, b.numPages - first);
-      const from = this.#buffers.take();
-      const buf = from.bytes.subarray(0, count * TARGET_PAGE_SIZE);
-      const got = await b.image.readInto(BigInt(first) * TARGET_PAGE_SIZE_N, buf);
-      if (got !== buf.length) {
-        throw new MappedRamError("ERR_IO", {
-          subject: `RAM image of block "${b.idstr}"`,
-          offset: BigInt(first) * TARGET_PAGE_SIZE_N + BigInt(got),
-          rule: "became shorter while it was being sent",
-        });
-      }
+    const detect = this.zpd !== "none";
+    for (let first = 0; first < b.numPages; first += WINDOW_PAGES) {
+      const count = Math.min(WINDOW_PAGES, b.numPages - first);
+      const w = this.#windows.take();
+      await readPageWindow(b.image, b.idstr, first, count, detect, w);
       for (let i = 0; i < count; i++) {
-        const page = buf.subarray(i * TARGET_PAGE_SIZE, (i + 1) * TARGET_PAGE_SIZE);
         const offset = BigInt(first + i) * TARGET_PAGE_SIZE_N;
-        if (this.zpd === "legacy" && isZeroPage(page)) {
-          // save_zero_page on the main thread: a ZERO record on the main channel
+        const zero = w.zero[i] === 1;
+        if (this.zpd === "legacy" && zero) {
           main.zeroPage(b.idstr, offset);
           this.#mainStats.zeroRecords++;
           continue;
         }
-        await this.#queue(b, offset, page, from);
+        const pending = this.#batch;
+        if (pending !== undefined && (pending.block !== b || pending.offsets.length === MULTIFD_PAGE_COUNT)) {
+          await this.#dispatch();
+        }
+        this.#batch ??= { block: b, offsets: [], data: [], zero: [], windows: [] };
+        const batch = this.#batch;
+        batch.offsets.push(offset);
+        batch.data.push(w.bytes.subarray(i * TARGET_PAGE_SIZE, (i + 1) * TARGET_PAGE_SIZE));
+        batch.zero.push(zero);
+        if (batch.windows.at(-1) !== w) {
+          batch.windows.push(w);
+          w.users++;
+        }
       }
-      this.#buffers.release(from);
+      this.#windows.release(w);
       if (main.pending >= 32 * 1024) await this.writeMain(main.take());
     }
   }
