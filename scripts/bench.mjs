@@ -8,6 +8,8 @@
 //   load    `mrc extract` vs QEMU `migrate-incoming file:` of the same file into a fresh RAM file
 //   verify  `mrc verify FILE` (and `--ram`) vs `cat FILE > /dev/null` and `sha256sum FILE`
 //   others  peak RSS and time of inspect, diff, layout, reencode and send → receive (no QEMU counterpart)
+//   socket  multifd over a unix socket (packets): `mrc send` → QEMU and QEMU → `mrc receive` against
+//           QEMU → QEMU, for each multifd channel count
 // Runs alternate (QEMU, mrc, QEMU, mrc, ...) and the median of --runs is reported, with the peak
 // resident memory of every `mrc` process. Results go to bench/results.json (bench/README.md explains).
 // Images are deterministic: AES-128-CTR keystream under a constant key for page contents and a
@@ -40,8 +42,9 @@ const USAGE = `usage: npm run bench -- [options]   (after npm run build)
   --patterns LIST    random,half,sparse (default all): no zero page / 50 % / 95 % zero pages, scattered
   --runs N           timed runs per measurement, alternating with QEMU; the median is reported (default 3)
   --channels LIST    save/load configurations: 0 = mapped-ram alone, N = multifd with N channels (default 0,1,2,4)
-  --ops LIST         save,load,verify,others (default all); others: peak RSS and time of inspect, diff,
-                     layout, reencode and send → receive, one run each
+  --ops LIST         save,load,verify,others,socket (default all); others: peak RSS and time of inspect,
+                     diff, layout, reencode and send → receive, one run each; socket: mrc send → QEMU
+                     and QEMU → mrc receive against QEMU → QEMU over a unix socket (multifd channels only)
   --dist DIR         the build to measure (default dist/; e.g. a copy of an older build, for before/after)
   --qemu-ram DIR     where QEMU's destination RAM file goes for load (default /dev/shm: memory, as a
                      VM's RAM is; falls back to --dir when /dev/shm is missing or too small)
@@ -89,9 +92,10 @@ function parseCli(argv) {
     if (!Number.isInteger(n) || n < 0 || n > 255) throw new Error(`bad channel count ${s}`);
     return n;
   });
-  const ops = (values.ops ?? "save,load,verify,others").split(",");
+  const ops = (values.ops ?? "save,load,verify,others,socket").split(",");
   for (const o of ops) {
-    if (!["save", "load", "verify", "others"].includes(o)) throw new Error(`unknown operation ${o}`);
+    if (!["save", "load", "verify", "others", "socket"].includes(o))
+      throw new Error(`unknown operation ${o}`);
   }
   if (ops.includes("load") && !ops.includes("save"))
     throw new Error("load and verify need save (they use QEMU's file)");
@@ -351,6 +355,65 @@ async function qemuLoad(file, size, ram, channels) {
   );
 }
 
+/** Stops a QEMU and fails when it did not exit cleanly. */
+async function stopChecked(qemu) {
+  const run = await qemu.stop();
+  if (run.error) throw run.error;
+}
+
+/**
+ * A QEMU destination of a socket migration: `-incoming defer`, multifd with `channels` channels (no
+ * mapped-ram: packets), its RAM a fresh (sparse, zero) file `ram`, listening on unix:`socket`.
+ */
+async function qemuSocketDestination(ram, size, socket, channels) {
+  await rm(ram, { force: true });
+  await writeFile(ram, new Uint8Array(0));
+  await truncate(ram, size);
+  await rm(socket, { force: true });
+  const qemu = await Q.QemuProcess.start({
+    binary: qemuBinary,
+    machine: "none",
+    memoryBackend: "r",
+    memoryBackends: [{ id: "r", size, memPath: ram }],
+    incoming: true,
+    ...QEMU_LIMITS,
+  });
+  try {
+    await Q.setCapabilities(qemu, { multifd: true });
+    await Q.setParameters(qemu, { "multifd-channels": channels });
+    await Q.migrateIncoming(qemu, `unix:${socket}`, { exitOnError: false });
+  } catch (e) {
+    await qemu.stop();
+    throw e;
+  }
+  return qemu;
+}
+
+/** A QEMU source of a socket migration: a stopped `-M none` VM whose RAM is the image, multifd, unlimited. */
+async function qemuSocketSource(image, size, channels) {
+  const qemu = await Q.QemuProcess.start({
+    binary: qemuBinary,
+    machine: "none",
+    memoryBackend: "r",
+    memoryBackends: [{ id: "r", size, memPath: image }],
+    ...QEMU_LIMITS,
+  });
+  try {
+    await Q.setCapabilities(qemu, { multifd: true });
+    await Q.setParameters(qemu, { "multifd-channels": channels, "max-bandwidth": Q.UNLIMITED_BANDWIDTH });
+  } catch (e) {
+    await qemu.stop();
+    throw e;
+  }
+  return qemu;
+}
+
+/** Waits for a QEMU's migration to end and fails unless it completed. */
+async function completed(qemu, what) {
+  const done = await Q.waitForMigration(qemu, QEMU_LIMITS.commandTimeoutMs, { pollMs: 2 });
+  if (done.status !== "completed") throw new Error(`QEMU ${what}: ${done.status} ${done.errorDesc ?? ""}`);
+}
+
 // ---- statistics and output --------------------------------------------------------------------------
 
 function median(xs) {
@@ -460,7 +523,7 @@ async function benchOne(opts, size, pattern, notes) {
   const qfile = join(workDir, `${tag}.qemu.mig`);
   const ofile = join(workDir, `${tag}.mrc.mig`);
   const { readMigrationFile } = await import(join(opts.dist, "impl/reader.js"));
-  for (const ch of opts.channels) {
+  for (const ch of opts.ops.includes("save") ? opts.channels : []) {
     const q = [];
     const m = [];
     for (let r = 0; r < opts.runs; r++) {
@@ -508,6 +571,7 @@ async function benchOne(opts, size, pattern, notes) {
   if (opts.ops.includes("load")) await benchLoad(opts, tag, image, size, qfile, result, notes);
   if (opts.ops.includes("verify")) await benchVerify(opts, image, qfile, result, notes, tag);
   if (opts.ops.includes("others")) await benchOthers(opts, image, qfile, result, notes, tag);
+  if (opts.ops.includes("socket")) await benchSocket(opts, tag, image, size, result, notes);
 
   if (!opts.keep) {
     await rm(qfile, { force: true });
@@ -713,6 +777,136 @@ async function benchOthers(opts, image, loadFile, result, notes, tag) {
   );
 }
 
+/**
+ * multifd over a unix socket, for each channel count N > 0 (--channels), three ways in turn (the order
+ * rotates each run): QEMU → QEMU, `mrc send` → QEMU and QEMU → `mrc receive`. A QEMU destination loads
+ * into a fresh RAM file where QEMU's load does (/dev/shm), `mrc receive` writes its block file where
+ * extract does. Times: QEMU → QEMU from `migrate` to the destination's `completed`; send from spawning
+ * mrc (start-up included) to the destination's `completed`; receive from `migrate` to mrc's exit (it was
+ * started and listening before, as the QEMU destination was). The first run of each is checked: the QEMU
+ * destination's RAM after `mrc send`, and `mrc receive`'s block, must equal the image.
+ */
+async function benchSocket(opts, tag, image, size, result, notes) {
+  const channelCounts = opts.channels.filter((c) => c > 0);
+  if (channelCounts.length === 0) {
+    notes.push(`${tag}: socket skipped (it needs a multifd channel count in --channels)`);
+    return;
+  }
+  const ramDir = await qemuRamDir(opts, size);
+  const ram = join(ramDir, `mrc-bench-${process.pid}-${tag}.socket.ram`);
+  const received = join(opts.extractDir ?? ramDir, `mrc-bench-${process.pid}-${tag}.received`);
+  const socket = join(workDir, `.bench-${process.pid}-socket.sock`);
+  const uri = `unix:${socket}`;
+  result.socket = [];
+  try {
+    for (const ch of channelCounts) {
+      const qq = [];
+      const sent = [];
+      const got = [];
+      const qemuToQemu = async () => {
+        const dest = await qemuSocketDestination(ram, size, socket, ch);
+        try {
+          const src = await qemuSocketSource(image, size, ch);
+          try {
+            await settle();
+            const cpu0 = (await procCpuMs(src.pid)) + (await procCpuMs(dest.pid));
+            const t0 = performance.now();
+            await Q.migrate(src, uri);
+            await completed(dest, "destination");
+            const ms = performance.now() - t0;
+            const cpuMs = (await procCpuMs(src.pid)) + (await procCpuMs(dest.pid)) - cpu0;
+            await completed(src, "source");
+            qq.push({ ms, cpuMs });
+          } finally {
+            await stopChecked(src);
+          }
+        } finally {
+          await stopChecked(dest);
+          await rm(ram, { force: true });
+        }
+      };
+      const mrcSendToQemu = async () => {
+        const dest = await qemuSocketDestination(ram, size, socket, ch);
+        try {
+          await settle();
+          const t0 = performance.now();
+          const run = mrcRun([
+            "send",
+            "--block",
+            `r=${image}`,
+            "--multifd-channels",
+            String(ch),
+            "--to",
+            uri,
+          ]);
+          await completed(dest, "destination of mrc send");
+          const ms = performance.now() - t0;
+          const r = await run;
+          if (r.code !== 0) throw new Error(`mrc send exited ${r.code}: ${r.stderr.trim()}`);
+          sent.push({ ...r, ms });
+          if (sent.length === 1 && opts.check) {
+            const same = await sameFiles(ram, image);
+            result.checks.push({ what: `mrc send (multifd ${ch}): QEMU received the image`, ok: same });
+            if (!same) notes.push(`${tag}: QEMU's RAM after mrc send (multifd ${ch}) differs from the image`);
+          }
+        } finally {
+          await stopChecked(dest);
+          await rm(ram, { force: true });
+        }
+      };
+      const qemuToMrcReceive = async () => {
+        await rm(received, { recursive: true, force: true });
+        await rm(socket, { force: true });
+        await settle();
+        const run = mrcRun(["receive", "--listen", uri, "--multifd-channels", String(ch), "-o", received]);
+        if (!(await appears(socket, 10_000))) throw new Error("mrc receive did not listen within 10 s");
+        const src = await qemuSocketSource(image, size, ch);
+        try {
+          const t0 = performance.now();
+          await Q.migrate(src, uri);
+          const r = await run;
+          const ms = performance.now() - t0;
+          if (r.code !== 0) throw new Error(`mrc receive exited ${r.code}: ${r.stderr.trim()}`);
+          await completed(src, "source to mrc receive");
+          got.push({ ...r, ms });
+          if (got.length === 1 && opts.check) {
+            const same = await sameFiles(join(received, "r.bin"), image);
+            result.checks.push({ what: `mrc receive (multifd ${ch}) gives the image back`, ok: same });
+            if (!same) notes.push(`${tag}: mrc receive (multifd ${ch}) did not give the image back`);
+          }
+        } finally {
+          await stopChecked(src);
+          await rm(received, { recursive: true, force: true });
+        }
+      };
+      const steps = [qemuToQemu, mrcSendToQemu, qemuToMrcReceive];
+      for (let r = 0; r < opts.runs; r++) {
+        for (let k = 0; k < steps.length; k++) await steps[(r + k) % steps.length]();
+      }
+      const qs = summarise("qemu → qemu", size, qq);
+      const ss = summarise("mrc send → qemu", size, sent);
+      const rs = summarise("qemu → mrc receive", size, got);
+      result.socket.push({
+        config: configName(ch),
+        channels: ch,
+        qemu: qs,
+        send: ss,
+        receive: rs,
+        sendRatio: ss.gibPerS / qs.gibPerS,
+        sendRatioWithoutStartup: ratioWithoutStartup(qs, ss),
+        receiveRatio: rs.gibPerS / qs.gibPerS,
+      });
+      log(
+        `socket ${configName(ch).padEnd(10)} qemu→qemu ${fmt(qs.gibPerS)} GiB/s  send→qemu ${fmt(ss.gibPerS)} GiB/s (${fmt(ss.gibPerS / qs.gibPerS)})  qemu→receive ${fmt(rs.gibPerS)} GiB/s (${fmt(rs.gibPerS / qs.gibPerS)})  rss ${fmt(ss.peakRssMiB, 0)}/${fmt(rs.peakRssMiB, 0)} MiB`,
+      );
+    }
+  } finally {
+    await rm(ram, { force: true });
+    await rm(received, { recursive: true, force: true });
+    await rm(socket, { force: true });
+  }
+}
+
 function printTables(results, fsInfo) {
   const rows = [
     [
@@ -797,6 +991,44 @@ function printTables(results, fsInfo) {
   if (vrows.length > 1) {
     log("\nverify: GiB of file per second, median of runs (peak RSS: verify / verify --ram)");
     log(table(vrows));
+  }
+  const srows = [
+    [
+      "size",
+      "pattern",
+      "channels",
+      "qemu→qemu GiB/s",
+      "send→qemu GiB/s",
+      "send/qemu",
+      "w/o start-up",
+      "qemu→receive GiB/s",
+      "receive/qemu",
+      "cpu s: qemu→qemu, send, receive",
+      "peak RSS MiB: send, receive",
+    ],
+  ];
+  for (const r of results) {
+    for (const x of r.socket ?? []) {
+      srows.push([
+        r.sizeLabel,
+        r.pattern,
+        x.config,
+        fmt(x.qemu.gibPerS),
+        fmt(x.send.gibPerS),
+        fmt(x.sendRatio),
+        fmt(x.sendRatioWithoutStartup),
+        fmt(x.receive.gibPerS),
+        fmt(x.receiveRatio),
+        `${cpuS(x.qemu)}, ${cpuS(x.send)}, ${cpuS(x.receive)}`,
+        `${fmt(x.send.peakRssMiB, 0)}, ${fmt(x.receive.peakRssMiB, 0)}`,
+      ]);
+    }
+  }
+  if (srows.length > 1) {
+    log(
+      "\nmultifd over a unix socket: GiB of guest RAM per second, median of runs (qemu→qemu cpu: both QEMUs)",
+    );
+    log(table(srows));
   }
   const orows = [["size", "pattern", "command", "s", "cpu s", "peak RSS MiB"]];
   for (const r of results) {
