@@ -307,16 +307,29 @@ async function timedMigration(qemu, what, setup, begin) {
   return result;
 }
 
-/** QEMU saves `image` (the RAM of a stopped `-M none` VM) to `file`; query-migrate total-time is kept too. */
-async function qemuSave(image, size, file, channels) {
-  await rm(file, { force: true });
-  const qemu = await Q.QemuProcess.start({
+/** A `-M none` QEMU, stopped (-S), whose RAM is the file `memPath`; `incoming`: with -incoming defer. */
+function startQemu(memPath, size, { incoming = false } = {}) {
+  return Q.QemuProcess.start({
     binary: qemuBinary,
     machine: "none",
     memoryBackend: "r",
-    memoryBackends: [{ id: "r", size, memPath: image }],
+    memoryBackends: [{ id: "r", size, memPath }],
+    ...(incoming ? { incoming: true } : {}),
     ...QEMU_LIMITS,
   });
+}
+
+/** A fresh RAM file for a QEMU destination: `size` bytes, sparse, all zero. */
+async function freshRam(ram, size) {
+  await rm(ram, { force: true });
+  await writeFile(ram, new Uint8Array(0));
+  await truncate(ram, size);
+}
+
+/** QEMU saves `image` (the RAM of a stopped `-M none` VM) to `file`; query-migrate total-time is kept too. */
+async function qemuSave(image, size, file, channels) {
+  await rm(file, { force: true });
+  const qemu = await startQemu(image, size);
   return timedMigration(
     qemu,
     "save",
@@ -333,17 +346,8 @@ async function qemuSave(image, size, file, channels) {
 
 /** QEMU loads `file` into a fresh (sparse, zero) RAM file `ram`. */
 async function qemuLoad(file, size, ram, channels) {
-  await rm(ram, { force: true });
-  await writeFile(ram, new Uint8Array(0));
-  await truncate(ram, size);
-  const qemu = await Q.QemuProcess.start({
-    binary: qemuBinary,
-    machine: "none",
-    memoryBackend: "r",
-    memoryBackends: [{ id: "r", size, memPath: ram }],
-    incoming: true,
-    ...QEMU_LIMITS,
-  });
+  await freshRam(ram, size);
+  const qemu = await startQemu(ram, size, { incoming: true });
   return timedMigration(
     qemu,
     "load",
@@ -366,18 +370,9 @@ async function stopChecked(qemu) {
  * mapped-ram: packets), its RAM a fresh (sparse, zero) file `ram`, listening on unix:`socket`.
  */
 async function qemuSocketDestination(ram, size, socket, channels) {
-  await rm(ram, { force: true });
-  await writeFile(ram, new Uint8Array(0));
-  await truncate(ram, size);
+  await freshRam(ram, size);
   await rm(socket, { force: true });
-  const qemu = await Q.QemuProcess.start({
-    binary: qemuBinary,
-    machine: "none",
-    memoryBackend: "r",
-    memoryBackends: [{ id: "r", size, memPath: ram }],
-    incoming: true,
-    ...QEMU_LIMITS,
-  });
+  const qemu = await startQemu(ram, size, { incoming: true });
   try {
     await Q.setCapabilities(qemu, { multifd: true });
     await Q.setParameters(qemu, { "multifd-channels": channels });
@@ -391,13 +386,7 @@ async function qemuSocketDestination(ram, size, socket, channels) {
 
 /** A QEMU source of a socket migration: a stopped `-M none` VM whose RAM is the image, multifd, unlimited. */
 async function qemuSocketSource(image, size, channels) {
-  const qemu = await Q.QemuProcess.start({
-    binary: qemuBinary,
-    machine: "none",
-    memoryBackend: "r",
-    memoryBackends: [{ id: "r", size, memPath: image }],
-    ...QEMU_LIMITS,
-  });
+  const qemu = await startQemu(image, size);
   try {
     await Q.setCapabilities(qemu, { multifd: true });
     await Q.setParameters(qemu, { "multifd-channels": channels, "max-bandwidth": Q.UNLIMITED_BANDWIDTH });

@@ -1,4 +1,5 @@
 // Shared RAM images and QEMU ends for the packets-mode suites.
+import { createConnection, createServer, type Socket } from "node:net";
 import { viewOf } from "../../src/impl/bytes.js";
 import type { ZeroPageDetection } from "../../src/impl/zero-page.js";
 import {
@@ -12,6 +13,29 @@ import {
   withQemu,
 } from "../../src/qemu/index.js";
 import { suiteQemu } from "../helpers/qemu.js";
+
+/** Both ends of a connection to a unix socket at `path`; `close` destroys the accepted end and the server. */
+export async function unixSocketPair(
+  path: string,
+): Promise<{ client: Socket; accepted: Socket; close: () => void }> {
+  let accepted: Socket | undefined;
+  const server = createServer((s) => {
+    accepted = s;
+  });
+  await new Promise<void>((resolve) => server.listen(path, resolve));
+  const client = createConnection({ path });
+  await new Promise<void>((resolve) => client.once("connect", () => resolve()));
+  while (accepted === undefined) await new Promise((r) => setTimeout(r, 1));
+  const end = accepted;
+  return {
+    client,
+    accepted: end,
+    close: () => {
+      end.destroy();
+      server.close();
+    },
+  };
+}
 
 /**
  * `pages` × 4 KiB: page p is zero when p ≡ 0 (mod 3), except runs that make whole zero and whole non-zero

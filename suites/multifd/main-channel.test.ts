@@ -2,7 +2,6 @@
 // ../shared/spec/mapped-ram-format.md sections 1.1-1.4, 2.1 and 6.3 (QEMU 10.0.2, -M none, block "r" of 4 MiB),
 // and the streaming parser on those bytes over a real (unix) socket.
 import { mkdtemp, rm } from "node:fs/promises";
-import { createConnection, createServer, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -16,6 +15,7 @@ import {
   type StreamBlock,
 } from "../../src/impl/multifd/precopy-parse.js";
 import { SocketReader } from "../../src/impl/multifd/socket-reader.js";
+import { unixSocketPair } from "./fixtures.js";
 
 const hexBytes = (s: string) =>
   Uint8Array.from(s.replace(/\s+/g, "").match(/../g) ?? [], (h) => Number.parseInt(h, 16));
@@ -81,16 +81,8 @@ describe("main channel parser", () => {
 
   /** Sends `bytes` over a unix socket and parses them as they arrive. */
   async function parse(bytes: Uint8Array, name: string) {
-    const path = join(dir, `${name}.sock`);
     const events: string[] = [];
-    let accepted: Socket | undefined;
-    const server = createServer((s) => {
-      accepted = s;
-    });
-    await new Promise<void>((resolve) => server.listen(path, resolve));
-    const client = createConnection({ path });
-    await new Promise<void>((resolve) => client.once("connect", () => resolve()));
-    while (accepted === undefined) await new Promise((r) => setTimeout(r, 1));
+    const { client, accepted, close } = await unixSocketPair(join(dir, `${name}.sock`));
     const reader = new SocketReader(accepted);
     client.end(bytes);
     try {
@@ -110,8 +102,7 @@ describe("main channel parser", () => {
       });
       return { summary, events };
     } finally {
-      accepted.destroy();
-      server.close();
+      close();
     }
   }
 

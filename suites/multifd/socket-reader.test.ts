@@ -1,13 +1,13 @@
 // SocketReader.readViews (a packet's page data as views of the chunks it arrived in) and viewsOfRange (the
 // bytes of one run of pages out of those views), which the receiver writes pages from without joining them.
 import { mkdtemp, rm } from "node:fs/promises";
-import { createConnection, createServer, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { MappedRamError } from "../../src/impl/errors.js";
 import { viewsOfRange } from "../../src/impl/multifd/received-ram.js";
 import { SocketReader } from "../../src/impl/multifd/socket-reader.js";
+import { unixSocketPair } from "./fixtures.js";
 
 const joined = (views: readonly Uint8Array[]) => Buffer.concat(views.map((v) => Buffer.from(v)));
 
@@ -57,15 +57,7 @@ describe("SocketReader.readViews", () => {
     name: string,
     parts: Uint8Array[],
   ): Promise<{ reader: SocketReader; done: () => void }> {
-    const path = join(dir, `${name}.sock`);
-    let accepted: Socket | undefined;
-    const server = createServer((s) => {
-      accepted = s;
-    });
-    await new Promise<void>((resolve) => server.listen(path, resolve));
-    const client = createConnection({ path });
-    await new Promise<void>((resolve) => client.once("connect", () => resolve()));
-    while (accepted === undefined) await new Promise((r) => setTimeout(r, 1));
+    const { client, accepted, close } = await unixSocketPair(join(dir, `${name}.sock`));
     const reader = new SocketReader(accepted);
     let sent = 0;
     for (const p of parts) {
@@ -76,10 +68,7 @@ describe("SocketReader.readViews", () => {
     client.end();
     return {
       reader,
-      done: () => {
-        accepted?.destroy();
-        server.close();
-      },
+      done: close,
     };
   }
 
