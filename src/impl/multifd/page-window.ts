@@ -50,6 +50,7 @@ function imageShorter(idstr: string, at: bigint): MappedRamError {
     subject: `RAM image of block "${idstr}"`,
     offset: at,
     rule: "became shorter while it was being sent",
+    verb: "read",
   });
 }
 
