@@ -33,6 +33,13 @@ export function u32beAt(u8: Uint8Array, at: number): number {
 export function u64beAt(u8: Uint8Array, at: number): bigint {
   return viewOf(u8).getBigUint64(at, false);
 }
+/** `count` big-endian u64 values from `at` (one DataView for all of them). */
+export function u64beArrayAt(u8: Uint8Array, at: number, count: number): bigint[] {
+  const v = viewOf(u8);
+  const out: bigint[] = new Array(count);
+  for (let i = 0; i < count; i++) out[i] = v.getBigUint64(at + 8 * i, false);
+  return out;
+}
 export function i64beAt(u8: Uint8Array, at: number): bigint {
   return viewOf(u8).getBigInt64(at, false);
 }

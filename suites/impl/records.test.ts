@@ -1,7 +1,7 @@
 // Encoders and decoders of every record against bytes derived by hand from the spec
 // (../shared/spec/mapped-ram-format.md sections 1.1-1.3, 2.3, 3, 8.1) — never from our own output.
 import { describe, expect, it } from "vitest";
-import { ByteWriter, hex, latin1, toSafeNumber, viewOf } from "../../src/impl/bytes.js";
+import { ByteWriter, hex, latin1, toSafeNumber, u64beArrayAt, viewOf } from "../../src/impl/bytes.js";
 import { decodeConfiguration, encodeConfiguration } from "../../src/impl/configuration.js";
 import { blockRegions } from "../../src/impl/layout.js";
 import { configurationDesc, globalStateSection, timerSection } from "../../src/impl/machine.js";
@@ -33,6 +33,13 @@ describe("byte helpers", () => {
   it("writes big-endian integers", () => {
     const b = new ByteWriter(1).u8(1).u16be(0x0203).u32be(0x04050607).u64be(0x08090a0b0c0d0e0fn).finish();
     expect([...b]).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15]);
+  });
+  it("reads a run of big-endian u64 values from a view's offset", () => {
+    const backing = Uint8Array.from({ length: 40 }, (_, i) => i);
+    const sub = backing.subarray(3); // byte i of sub is i + 3
+    expect(u64beArrayAt(sub, 5, 3)).toEqual([0x08090a0b0c0d0e0fn, 0x1011121314151617n, 0x18191a1b1c1d1e1fn]);
+    expect(u64beArrayAt(sub, 0, 0)).toEqual([]);
+    expect(() => u64beArrayAt(sub, 30, 1)).toThrow(RangeError);
   });
   it("refuses a counted string over 255 bytes", () => {
     expect(() => new ByteWriter().countedString("x".repeat(256))).toThrow("longer than 255");

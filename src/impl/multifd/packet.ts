@@ -23,7 +23,7 @@
 // |  36 |   28 | unused           | 0                                                          |
 // |  64 |  256 | ramblock         | idstr, NUL-terminated, zero padded                         |
 // | 320 | 8×128| offset[]         | normal offsets, then zero offsets (bytes inside the block) |
-import { ByteWriter, fromLatin1, hex, latin1, u8At, u32beAt, u64beAt } from "../bytes.js";
+import { ByteWriter, fromLatin1, hex, latin1, u8At, u32beAt, u64beArrayAt, u64beAt } from "../bytes.js";
 import { MULTIFD_PAGES_PER_PACKET, TARGET_PAGE_SIZE, TARGET_PAGE_SIZE_N } from "../constants.js";
 import { MappedRamError } from "../errors.js";
 
@@ -212,8 +212,7 @@ export function decodeMultiFDPacketHeader(b: Uint8Array): MultiFDPacketHeader {
   if (b.length !== MULTIFD_PACKET_HEADER_SIZE) {
     throw new RangeError(`MultiFDPacket_t needs ${MULTIFD_PACKET_HEADER_SIZE} bytes, got ${b.length}`);
   }
-  const offsets: bigint[] = [];
-  for (let i = 0; i < MULTIFD_PAGE_COUNT; i++) offsets.push(u64beAt(b, MULTIFD_PACKET_FIXED_SIZE + 8 * i));
+  const offsets = u64beArrayAt(b, MULTIFD_PACKET_FIXED_SIZE, MULTIFD_PAGE_COUNT);
   return {
     magic: u32beAt(b, 0),
     version: u32beAt(b, 4),

@@ -165,12 +165,14 @@ export class ReceivedRam {
     }
   }
 
-  /** A zero page: memset only when the page was received before, else just mark it received. */
-  async zeroPage(idstr: string, offset: bigint): Promise<void> {
+  /** Zero pages: memset only where a page was received before, else just mark it received. */
+  async zeroPages(idstr: string, offsets: readonly bigint[]): Promise<void> {
     const f = this.#file(idstr);
-    const page = Number(offset / TARGET_PAGE_SIZE_N);
-    if (f.received.get(page)) await f.out.writeAt(new Uint8Array(TARGET_PAGE_SIZE), offset);
-    else f.received.set(page);
+    for (const offset of offsets) {
+      const page = Number(offset / TARGET_PAGE_SIZE_N);
+      if (f.received.get(page)) await f.out.writeAt(new Uint8Array(TARGET_PAGE_SIZE), offset);
+      else f.received.set(page);
+    }
   }
 
   /** Closes the outputs and renames them (blocks) or writes the mapped-ram file; then nothing is temporary. */

@@ -326,7 +326,7 @@ class Reception {
         );
         const pages = checkMultiFDPacketPages(h, this.#lookup, ctx);
         const data = await reader.readViews(head.payloadSize, subject, "page data");
-        for (const z of pages.zero) await this.ram.zeroPage(pages.block.idstr, z);
+        await this.ram.zeroPages(pages.block.idstr, pages.zero);
         await this.ram.writePages(pages.block.idstr, pages.normal, data);
         stats.normalPages += pages.normal.length;
         stats.zeroPages += pages.zero.length;
@@ -418,7 +418,7 @@ class Reception {
           this.#changed();
         },
         onFlush: (k, offset) => this.#flush(k, offset),
-        onZeroPage: (block, address) => this.ram.zeroPage(block.idstr, address),
+        onZeroPage: (block, address) => this.ram.zeroPages(block.idstr, [address]),
         onPage: (block, address, data) => this.ram.writePages(block.idstr, [address], data),
       });
       if (this.#failure !== undefined) throw this.#failure;
