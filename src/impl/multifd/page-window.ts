@@ -24,12 +24,18 @@ export interface PageWindow {
 
 /**
  * Windows are reused rather than allocated per read: a fresh buffer costs a page fault per page on its
- * first use. In use at once: one per busy channel at most, the pending batch's and the reader's.
+ * first use. `live` counts those taken and not yet given back (by the reader and every batch using one).
  */
 export class PageWindowPool {
   readonly #free: PageWindow[] = [];
+  #live = 0;
+
+  get live(): number {
+    return this.#live;
+  }
 
   take(): PageWindow {
+    this.#live++;
     // Not zeroed: a read fills every page that is sent, or the send fails.
     const w = this.#free.pop() ?? {
       bytes: Buffer.allocUnsafeSlow(WINDOW_PAGES * TARGET_PAGE_SIZE),
@@ -41,7 +47,9 @@ export class PageWindowPool {
   }
 
   release(w: PageWindow): void {
-    if (--w.users === 0) this.#free.push(w);
+    if (--w.users > 0) return;
+    this.#live--;
+    this.#free.push(w);
   }
 }
 

@@ -86,6 +86,13 @@ interface Batch {
   windows: PageWindow[];
 }
 
+/**
+ * Windows alive at once, at most (32 MiB): before reading another, the send waits for a channel to
+ * finish a packet. Busy channels keep the windows their packets' pages are in, so without a bound
+ * 255 channels could keep 255 windows.
+ */
+const MAX_LIVE_WINDOWS = 8;
+
 interface Channel {
   socket: Socket;
   stats: SentChannel;
@@ -313,6 +320,34 @@ class SendRun {
     this.#mainStats.bytes += bytes.length;
   }
 
+  /** Until a busy channel finishes its job (at once when none is busy). */
+  async #anyJobDone(): Promise<void> {
+    const busy = this.#channels.flatMap((c) => (c.busy === undefined ? [] : [c.busy]));
+    if (busy.length > 0) await Promise.race(busy);
+  }
+
+  /**
+   * The pending batch's pages in window `w` are copied into a buffer of the batch's own, and the batch
+   * lets go of `w`, which the reader is done with: a batch that fills slowly (legacy zero-page
+   * detection skips zero pages) never holds on to more than the window being read.
+   */
+  #detach(w: PageWindow): void {
+    const batch = this.#batch;
+    if (batch === undefined || !batch.windows.includes(w)) return;
+    const mine = batch.data.filter((d) => d.buffer === w.bytes.buffer);
+    const copy = new Uint8Array(mine.length * TARGET_PAGE_SIZE);
+    let k = 0;
+    for (let i = 0; i < batch.data.length; i++) {
+      const d = batch.data[i] as Uint8Array;
+      if (d.buffer !== w.bytes.buffer) continue;
+      copy.set(d, k * TARGET_PAGE_SIZE);
+      batch.data[i] = copy.subarray(k * TARGET_PAGE_SIZE, (k + 1) * TARGET_PAGE_SIZE);
+      k++;
+    }
+    batch.windows = batch.windows.filter((x) => x !== w);
+    this.#windows.release(w);
+  }
+
   /** multifd_send: the next idle channel, round robin from the last one used. */
   async #idleChannel(): Promise<Channel> {
     for (;;) {
@@ -366,14 +401,17 @@ class SendRun {
 
   /**
    * ram_save_target_page_multifd for every page of a block, in order (the bulk round of a stopped VM),
-   * read a window at a time. multifd_queue_page: a block change or a full batch hands the batch over
-   * first; legacy zero-page detection sends a zero page as a ZERO record on the main channel instead
-   * (save_zero_page, on the main thread).
+   * read a window at a time (at most MAX_LIVE_WINDOWS alive). multifd_queue_page: a block change hands
+   * the pending batch over first, and a full batch goes at once; legacy zero-page detection sends a zero
+   * page as a ZERO record on the main channel instead (save_zero_page, on the main thread).
    */
   async sendBlock(b: Block, main: MainChannelComposer): Promise<void> {
     const detect = this.zpd !== "none";
     for (let first = 0; first < b.numPages; first += WINDOW_PAGES) {
       const count = Math.min(WINDOW_PAGES, b.numPages - first);
+      while (this.#windows.live >= MAX_LIVE_WINDOWS && this.#channels.some((c) => c.busy !== undefined)) {
+        await this.#anyJobDone();
+      }
       const w = this.#windows.take();
       await readPageWindow(b.image, b.idstr, first, count, detect, w);
       for (let i = 0; i < count; i++) {
@@ -384,10 +422,7 @@ class SendRun {
           this.#mainStats.zeroRecords++;
           continue;
         }
-        const pending = this.#batch;
-        if (pending !== undefined && (pending.block !== b || pending.offsets.length === MULTIFD_PAGE_COUNT)) {
-          await this.#dispatch();
-        }
+        if (this.#batch !== undefined && this.#batch.block !== b) await this.#dispatch();
         this.#batch ??= { block: b, offsets: [], data: [], zero: [], windows: [] };
         const batch = this.#batch;
         batch.offsets.push(offset);
@@ -397,7 +432,10 @@ class SendRun {
           batch.windows.push(w);
           w.users++;
         }
+        // multifd_queue_page: a full batch goes at once
+        if (batch.offsets.length === MULTIFD_PAGE_COUNT) await this.#dispatch();
       }
+      this.#detach(w);
       this.#windows.release(w);
       if (main.pending >= 32 * 1024) await this.writeMain(main.take());
     }
