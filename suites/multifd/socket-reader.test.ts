@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { MappedRamError } from "../../src/impl/errors.js";
 import { viewsOfRange } from "../../src/impl/multifd/received-ram.js";
+import { connectionHighWaterMark } from "../../src/impl/multifd/receiver.js";
 import { SocketReader } from "../../src/impl/multifd/socket-reader.js";
 import { unixSocketPair } from "./fixtures.js";
 
@@ -37,6 +38,16 @@ describe("viewsOfRange", () => {
 
   it("refuses a range past the end of the views", () => {
     expect(() => viewsOfRange([a, b], 1, 7)).toThrow("bytes up to 7 asked of views holding 6");
+  });
+});
+
+describe("connectionHighWaterMark", () => {
+  it("lets each connection hold 4 MiB, less with many channels (32 MiB over all), never under 256 KiB", () => {
+    const MiB = 1024 * 1024;
+    expect([1, 4, 7].map(connectionHighWaterMark)).toEqual([4 * MiB, 4 * MiB, 4 * MiB]);
+    expect(connectionHighWaterMark(15)).toBe(2 * MiB);
+    expect(connectionHighWaterMark(63)).toBe(MiB / 2);
+    expect([127, 255].map(connectionHighWaterMark)).toEqual([MiB / 4, MiB / 4]);
   });
 });
 

@@ -26,6 +26,14 @@ import { type ReceivedBlock, ReceivedRam, receiveOutput } from "./received-ram.j
 import { SocketReader } from "./socket-reader.js";
 import { formatSocketAddress, listenSocket, parseSocketAddress } from "./transport.js";
 
+/**
+ * Bytes a connection may hold unread before it is paused: 4 MiB, less with many channels, so that all
+ * of them together stay near 32 MiB (at least 256 KiB each; a packet is read whole either way).
+ */
+export function connectionHighWaterMark(channels: number): number {
+  return Math.max(256 * 1024, Math.min(4 * 1024 * 1024, Math.floor((32 * 1024 * 1024) / (channels + 1))));
+}
+
 export interface ReceiveOptions {
   /** `tcp:HOST:PORT` (port 0: any free port) or `unix:PATH` */
   listen: string;
@@ -212,7 +220,10 @@ class Reception {
       return;
     }
     this.#sockets.add(socket);
-    const reader = new SocketReader(socket, { onData: () => this.#touch() });
+    const reader = new SocketReader(socket, {
+      highWaterMark: connectionHighWaterMark(this.#channels.length),
+      onData: () => this.#touch(),
+    });
     this.#readers.add(reader);
     this.#touch();
     this.#spawn(this.#classify(k, reader));
