@@ -1,5 +1,6 @@
-// SocketReader.readViews (a packet's page data as views of the chunks it arrived in) and viewsOfRange (the
-// bytes of one run of pages out of those views), which the receiver writes pages from without joining them.
+// SocketReader.readViewsUpTo (page data as views of the chunks it arrived in, as it arrives) and
+// viewsOfRange (the bytes of one run of pages out of those views), which the receiver writes pages from
+// without joining them; connectionHighWaterMark, how much a connection may hold unread.
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -7,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { MappedRamError } from "../../src/impl/errors.js";
 import { viewsOfRange } from "../../src/impl/multifd/received-ram.js";
 import { connectionHighWaterMark } from "../../src/impl/multifd/receiver.js";
-import { SocketReader } from "../../src/impl/multifd/socket-reader.js";
+import { SocketReader, shortRead } from "../../src/impl/multifd/socket-reader.js";
 import { unixSocketPair } from "./fixtures.js";
 
 const joined = (views: readonly Uint8Array[]) => Buffer.concat(views.map((v) => Buffer.from(v)));
@@ -51,7 +52,7 @@ describe("connectionHighWaterMark", () => {
   });
 });
 
-describe("SocketReader.readViews", () => {
+describe("SocketReader.readViewsUpTo", () => {
   let dir: string;
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), "mrc-reader-"));
@@ -85,38 +86,36 @@ describe("SocketReader.readViews", () => {
 
   const bytes = (n: number, from: number) => Uint8Array.from({ length: n }, (_, i) => (from + i) & 0xff);
 
-  it("gives exactly n bytes across chunks, then the rest from where it stopped", async () => {
+  it("gives up to max bytes of what has arrived, across chunks, then the rest, then none at the end", async () => {
     const { reader, done } = await readerOf("views", [bytes(3000, 0), bytes(5000, 3000), bytes(100, 8000)]);
     try {
       const head = await reader.read(100, "t");
       expect([...head]).toEqual([...bytes(100, 0)]);
-      const views = await reader.readViews(7950, "t");
+      const views = await reader.readViewsUpTo(7950);
       expect(views.map((v) => v.length)).toEqual([2900, 5000, 50]);
       expect(joined(views).equals(Buffer.from(bytes(7950, 100)))).toBe(true);
       expect(reader.pos).toBe(8050n);
-      expect([...(await reader.read(50, "t"))]).toEqual([...bytes(50, 8050)]);
-      expect(await reader.readOrEnd(1, "t")).toBeUndefined();
+      const rest = await reader.readViewsUpTo(1000);
+      expect(joined(rest).equals(Buffer.from(bytes(50, 8050)))).toBe(true);
+      expect(await reader.readViewsUpTo(10)).toEqual([]);
+      expect(reader.pos).toBe(8100n);
     } finally {
       done();
     }
   });
 
-  it("refuses a read the stream ends before, naming the offset and the field", async () => {
-    const { reader, done } = await readerOf("short", [bytes(1000, 0), bytes(400, 1000)]);
-    try {
-      await reader.read(200, "t");
-      const e = await reader.readViews(4096, "multifd channel 2", "page data").then(
-        () => undefined,
-        (x: unknown) => x,
-      );
-      expect(e).toBeInstanceOf(MappedRamError);
-      const err = e as MappedRamError;
-      expect(err.code).toBe("ERR_TRUNCATED");
-      expect(err.offset).toBe(200n);
-      expect(err.field).toBe("page data");
-      expect(err.message).toContain("needs 4096 bytes but the connection ended after 1200");
-    } finally {
-      done();
-    }
+  it("words a short read with the offset, field and counts (shortRead)", () => {
+    const e = shortRead("multifd channel 2 packet 5", 200n, 4096, 1200, "page data");
+    expect(e).toBeInstanceOf(MappedRamError);
+    expect([e.code, e.offset, e.field, e.bytesRequested, e.bytesAvailable]).toEqual([
+      "ERR_TRUNCATED",
+      200n,
+      "page data",
+      4096n,
+      1200n,
+    ]);
+    expect(e.message).toBe(
+      "cannot decode multifd channel 2 packet 5 at offset 0xc8: page data needs 4096 bytes but the connection ended after 1200",
+    );
   });
 });

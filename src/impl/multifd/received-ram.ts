@@ -63,7 +63,6 @@ interface BlockFile {
   out: OutputFile;
   /** ramblock receivedmap */
   received: PageBitmap;
-  pagesWritten: number;
 }
 
 export interface ReceivedBlock {
@@ -129,7 +128,6 @@ export class ReceivedRam {
         final,
         out: file,
         received: new PageBitmap(b.numPages),
-        pagesWritten: 0,
       });
       await file.truncate(b.usedLength);
     }
@@ -141,27 +139,46 @@ export class ReceivedRam {
     return f;
   }
 
+  /** Normal pages whose data is all here: `data` holds offsets.length pages in the same order. */
+  async writePages(idstr: string, offsets: readonly bigint[], data: Uint8Array): Promise<void> {
+    this.markReceived(idstr, offsets);
+    await this.writePageData(idstr, offsets, 0, [data]);
+  }
+
+  /** A packet's normal pages are being received: a zero page for one of them later is written as zeros. */
+  markReceived(idstr: string, offsets: readonly bigint[]): void {
+    const f = this.#file(idstr);
+    for (const o of offsets) f.received.set(Number(o / TARGET_PAGE_SIZE_N));
+  }
+
   /**
-   * Normal pages: `data` holds offsets.length pages in the same order, in one buffer or in several read
-   * one after the other. Runs of adjacent pages are one (vectored) write.
+   * Bytes [from, from + the views' length) of a packet's page data (its normal pages back to back, in
+   * the order of `offsets`), written where they belong as they arrive; the bytes of adjacent pages go in
+   * one vectored write.
    */
-  async writePages(
+  async writePageData(
     idstr: string,
     offsets: readonly bigint[],
-    data: Uint8Array | readonly Uint8Array[],
+    from: number,
+    views: readonly Uint8Array[],
   ): Promise<void> {
-    const views = data instanceof Uint8Array ? [data] : data;
     const f = this.#file(idstr);
-    let i = 0;
-    while (i < offsets.length) {
-      const first = offsets[i] as bigint;
-      let n = 1;
-      while (i + n < offsets.length && offsets[i + n] === first + BigInt(n) * TARGET_PAGE_SIZE_N) n++;
-      for (let k = 0; k < n; k++)
-        f.received.set(Number((first + BigInt(k) * TARGET_PAGE_SIZE_N) / TARGET_PAGE_SIZE_N));
-      await f.out.writevAt(viewsOfRange(views, i * TARGET_PAGE_SIZE, (i + n) * TARGET_PAGE_SIZE), first);
-      f.pagesWritten += n;
-      i += n;
+    let end = from;
+    for (const v of views) end += v.length;
+    if (end > offsets.length * TARGET_PAGE_SIZE) {
+      throw new RangeError(`page data up to ${end} for ${offsets.length} pages`);
+    }
+    for (let pos = from; pos < end; ) {
+      let page = Math.floor(pos / TARGET_PAGE_SIZE);
+      const at = (offsets[page] as bigint) + BigInt(pos % TARGET_PAGE_SIZE);
+      let stop = (page + 1) * TARGET_PAGE_SIZE;
+      while (stop < end && offsets[page + 1] === (offsets[page] as bigint) + TARGET_PAGE_SIZE_N) {
+        page++;
+        stop += TARGET_PAGE_SIZE;
+      }
+      stop = Math.min(stop, end);
+      await f.out.writevAt(viewsOfRange(views, pos - from, stop - from), at);
+      pos = stop;
     }
   }
 

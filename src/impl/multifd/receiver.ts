@@ -23,7 +23,7 @@ import {
 } from "./packet.js";
 import { type MainChannelSummary, parseMainChannel, type StreamBlock } from "./precopy-parse.js";
 import { type ReceivedBlock, ReceivedRam, receiveOutput } from "./received-ram.js";
-import { SocketReader } from "./socket-reader.js";
+import { SocketReader, shortRead } from "./socket-reader.js";
 import { formatSocketAddress, listenSocket, parseSocketAddress } from "./transport.js";
 
 /**
@@ -336,9 +336,16 @@ class Reception {
           },
         );
         const pages = checkMultiFDPacketPages(h, this.#lookup, ctx);
-        const data = await reader.readViews(head.payloadSize, subject, "page data");
         await this.ram.zeroPages(pages.block.idstr, pages.zero);
-        await this.ram.writePages(pages.block.idstr, pages.normal, data);
+        this.ram.markReceived(pages.block.idstr, pages.normal);
+        // written as it arrives: a channel holds its read-ahead at most, never a whole packet
+        const dataAt = reader.pos;
+        for (let done = 0; done < head.payloadSize; ) {
+          const views = await reader.readViewsUpTo(head.payloadSize - done);
+          if (views.length === 0) throw shortRead(subject, dataAt, head.payloadSize, done, "page data");
+          await this.ram.writePageData(pages.block.idstr, pages.normal, done, views);
+          for (const v of views) done += v.length;
+        }
         stats.normalPages += pages.normal.length;
         stats.zeroPages += pages.zero.length;
       }

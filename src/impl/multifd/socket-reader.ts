@@ -5,7 +5,8 @@ import type { Socket } from "node:net";
 import { MappedRamError } from "../errors.js";
 import { Cursor, type RandomAccessSource } from "../source.js";
 
-function shortRead(subject: string, offset: bigint, requested: number, got: number, field?: string) {
+/** ERR_TRUNCATED: `requested` bytes from `offset` were needed, the connection ended after `got`. */
+export function shortRead(subject: string, offset: bigint, requested: number, got: number, field?: string) {
   return new MappedRamError("ERR_TRUNCATED", {
     subject,
     offset,
@@ -126,13 +127,17 @@ export class SocketReader {
   }
 
   /**
-   * Exactly `n` bytes as views of the chunks they arrived in (no copy: a packet's pages are written from
-   * them); ERR_TRUNCATED when the stream ends first.
+   * Up to `max` bytes of what has arrived (at least one: it waits for one) as views of the chunks they
+   * came in (no copy), or none when the stream has ended: a packet's pages are written as they come,
+   * so a connection never holds a whole packet.
    */
-  async readViews(n: number, subject: string, field?: string): Promise<Uint8Array[]> {
-    const at = this.#pos;
-    await this.#fill(n);
-    if (this.#buffered < n) throw shortRead(subject, at, n, this.#buffered, field);
+  async readViewsUpTo(max: number): Promise<Uint8Array[]> {
+    await this.#fill(1);
+    if (this.#buffered === 0) return [];
+    return this.#takeViews(Math.min(max, this.#buffered));
+  }
+
+  #takeViews(n: number): Uint8Array[] {
     const out: Uint8Array[] = [];
     let got = 0;
     while (got < n) {
