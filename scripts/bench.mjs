@@ -7,7 +7,8 @@
 //           (memory-backend-file share=on, max-bandwidth unlimited): mapped-ram alone, multifd 1/2/4
 //   load    `mrc extract` vs QEMU `migrate-incoming file:` of the same file into a fresh RAM file
 //   verify  `mrc verify FILE` (and `--ram`) vs `cat FILE > /dev/null` and `sha256sum FILE`
-//   others  peak RSS and time of inspect, diff, layout, reencode and send → receive (no QEMU counterpart)
+//   others  peak RSS and time of inspect, diff, layout, reencode and send → receive with multifd 4 and
+//           255 (no QEMU counterpart)
 //   socket  multifd over a unix socket (packets): `mrc send` → QEMU and QEMU → `mrc receive` against
 //           QEMU → QEMU, for each multifd channel count
 // Runs alternate (QEMU, mrc, QEMU, mrc, ...) and the median of --runs is reported, with the peak
@@ -43,8 +44,9 @@ const USAGE = `usage: npm run bench -- [options]   (after npm run build)
   --runs N           timed runs per measurement, alternating with QEMU; the median is reported (default 3)
   --channels LIST    save/load configurations: 0 = mapped-ram alone, N = multifd with N channels (default 0,1,2,4)
   --ops LIST         save,load,verify,others,socket (default all); others: peak RSS and time of inspect,
-                     diff, layout, reencode and send → receive, one run each; socket: mrc send → QEMU
-                     and QEMU → mrc receive against QEMU → QEMU over a unix socket (multifd channels only)
+                     diff, layout, reencode and send → receive (multifd 4 and 255), one run each;
+                     socket: mrc send → QEMU and QEMU → mrc receive against QEMU → QEMU over a unix
+                     socket (multifd channels only)
   --dist DIR         the build to measure (default dist/; e.g. a copy of an older build, for before/after)
   --qemu-ram DIR     where QEMU's destination RAM file goes for load (default /dev/shm: memory, as a
                      VM's RAM is; falls back to --dir when /dev/shm is missing or too small)
@@ -725,33 +727,45 @@ async function benchOthers(opts, image, loadFile, result, notes, tag) {
     result.checks.push({ what: "reencode gives QEMU's file back", ok: same });
     if (!same) notes.push(`${tag}: mrc reencode differs from QEMU's file`);
     await rm(reencoded, { force: true });
-    // send → receive over a unix socket, multifd 4 (packets): both processes measured
-    await rm(socket, { force: true });
-    const listening = (async () => {
-      await settle();
-      return mrcRun(["receive", "--listen", `unix:${socket}`, "--multifd-channels", "4", "-o", received]);
-    })();
-    if (!(await appears(socket, 10_000))) throw new Error("mrc receive did not listen within 10 s");
-    const sent = await mrcRun([
-      "send",
-      "--block",
-      `r=${image}`,
-      "--multifd-channels",
-      "4",
-      "--to",
-      `unix:${socket}`,
-    ]);
-    const got = await listening;
-    if (sent.code !== 0 || got.code !== 0) {
-      throw new Error(
-        `mrc send/receive exited ${sent.code}/${got.code}: ${sent.stderr.trim()} ${got.stderr.trim()}`,
-      );
+    // send → receive over a unix socket (packets), both processes measured: multifd 4, and 255 (the most
+    // QEMU allows: the memory of both must not grow with the channel count)
+    for (const channels of ["4", "255"]) {
+      await rm(socket, { force: true });
+      await rm(received, { recursive: true, force: true });
+      const listening = (async () => {
+        await settle();
+        return mrcRun([
+          "receive",
+          "--listen",
+          `unix:${socket}`,
+          "--multifd-channels",
+          channels,
+          "-o",
+          received,
+        ]);
+      })();
+      if (!(await appears(socket, 10_000))) throw new Error("mrc receive did not listen within 10 s");
+      const sent = await mrcRun([
+        "send",
+        "--block",
+        `r=${image}`,
+        "--multifd-channels",
+        channels,
+        "--to",
+        `unix:${socket}`,
+      ]);
+      const got = await listening;
+      if (sent.code !== 0 || got.code !== 0) {
+        throw new Error(
+          `mrc send/receive exited ${sent.code}/${got.code}: ${sent.stderr.trim()} ${got.stderr.trim()}`,
+        );
+      }
+      one(`send (multifd ${channels}, unix socket)`, sent);
+      one(`receive (multifd ${channels}, unix socket)`, got);
+      const back = await sameFiles(join(received, "r.bin"), image);
+      result.checks.push({ what: `send → receive (multifd ${channels}) gives the image back`, ok: back });
+      if (!back) notes.push(`${tag}: mrc receive (multifd ${channels}) did not give the image back`);
     }
-    one("send (multifd 4, unix socket)", sent);
-    one("receive (multifd 4, unix socket)", got);
-    const back = await sameFiles(join(received, "r.bin"), image);
-    result.checks.push({ what: "send → receive gives the image back", ok: back });
-    if (!back) notes.push(`${tag}: mrc receive did not give the image back`);
   } finally {
     await rm(svg, { force: true });
     await rm(reencoded, { force: true });
