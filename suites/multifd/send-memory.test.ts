@@ -22,6 +22,16 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
+/** Samples ArrayBuffer memory every 2 ms from now: the most it grew, in MiB, once stopped. */
+function arrayBufferGrowth(): { stop: () => void; peakMiB: () => number } {
+  const base = process.memoryUsage().arrayBuffers;
+  let peak = base;
+  const timer = setInterval(() => {
+    peak = Math.max(peak, process.memoryUsage().arrayBuffers);
+  }, 2);
+  return { stop: () => clearInterval(timer), peakMiB: () => (peak - base) / MiB };
+}
+
 describe("mrc send's memory", () => {
   for (const mode of nativeModes("pread")) {
     it(`stays bounded on an image with one non-zero page per window (legacy detection, ${mode})`, async () => {
@@ -44,11 +54,7 @@ describe("mrc send's memory", () => {
           output: out,
           timeoutMs: 60_000,
         });
-        const base = process.memoryUsage().arrayBuffers;
-        let peak = base;
-        const timer = setInterval(() => {
-          peak = Math.max(peak, process.memoryUsage().arrayBuffers);
-        }, 2);
+        const growth = arrayBufferGrowth();
         try {
           const [, sent] = await Promise.all([
             rx.done,
@@ -62,10 +68,10 @@ describe("mrc send's memory", () => {
           expect(sent.channels.reduce((a, c) => a + c.normalPages, 0)).toBe(windows);
           expect(sent.main.zeroRecords).toBe(windows * WINDOW_PAGES - windows);
         } finally {
-          clearInterval(timer);
+          growth.stop();
         }
         // 8 windows of 4 MiB (32 MiB) may be alive at once (~10 MiB are); 128 of them would be 512 MiB
-        expect((peak - base) / MiB).toBeLessThan(64);
+        expect(growth.peakMiB()).toBeLessThan(64);
         const got = await readFile(join(out, blockFileName("pc.ram")));
         expect(Buffer.compare(got, await readFile(image))).toBe(0);
       });
@@ -89,11 +95,7 @@ describe("mrc send's memory", () => {
       s.pause();
     });
     await new Promise<void>((resolve) => server.listen(path, resolve));
-    const base = process.memoryUsage().arrayBuffers;
-    let peak = base;
-    const timer = setInterval(() => {
-      peak = Math.max(peak, process.memoryUsage().arrayBuffers);
-    }, 2);
+    const growth = arrayBufferGrowth();
     try {
       const e = await sendMigration({
         to: `unix:${path}`,
@@ -107,12 +109,12 @@ describe("mrc send's memory", () => {
       expect(e).toBeInstanceOf(MappedRamError);
       expect((e as MappedRamError).message).toContain("did not finish within 5000 ms");
     } finally {
-      clearInterval(timer);
+      growth.stop();
       for (const s of held) s.destroy();
       server.close();
     }
     // 255 packets in flight span 32 windows (~150 MiB measured without the bound); at most 8 (32 MiB,
     // ~36 MiB measured) are alive
-    expect((peak - base) / MiB).toBeLessThan(64);
+    expect(growth.peakMiB()).toBeLessThan(64);
   }, 30_000);
 });
