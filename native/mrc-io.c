@@ -496,7 +496,7 @@ struct block_save {
   const double *chunks; /* pairs: first page, pages */
   int64_t nchunks, max_chunk_pages;
   uint8_t *bitmap;
-  int64_t image_offset, pages_offset, page_size, host_page;
+  int64_t image_offset, pages_offset, page_size;
   int32_t *control;
   int64_t failed_chunk; /* the failure kept is the first in file order: the lowest chunk */
 };
@@ -511,10 +511,11 @@ static void block_save_fail(struct block_save *s, const struct failure *f, int64
   __atomic_store_n(&s->control[0], (int32_t)(s->nchunks < INT32_MAX ? s->nchunks : INT32_MAX), __ATOMIC_SEQ_CST);
 }
 
-/* flags[i] = page i of `pages` is zero (all 0 without detection); under the SIGBUS guard when mapped.
+/* flags[i] = page i of `pages` is zero (all 0 without `detect`); under the SIGBUS guard when mapped.
  * Returns 0, or -1 when a page is past the end of the mapped file. */
-static int find_zero_pages(const struct block_save *s, const uint8_t *pages, int64_t n, uint8_t *flags, int mapped) {
-  if (!s->detect) {
+static int find_zero_pages(const uint8_t *pages, int64_t n, int64_t page_size, int detect, uint8_t *flags,
+                           int mapped) {
+  if (!detect) {
     memset(flags, 0, (size_t)n);
     return 0;
   }
@@ -526,7 +527,7 @@ static int find_zero_pages(const struct block_save *s, const uint8_t *pages, int
     }
     sigbus_guard = &jump;
   }
-  for (int64_t i = 0; i < n; i++) flags[i] = (uint8_t)page_is_zero(pages + i * s->page_size, (size_t)s->page_size);
+  for (int64_t i = 0; i < n; i++) flags[i] = (uint8_t)page_is_zero(pages + i * page_size, (size_t)page_size);
   sigbus_guard = NULL;
   return 0;
 }
@@ -579,20 +580,37 @@ static int write_chunk(struct block_save *s, int64_t first, int64_t n, const uin
  * read (mapping from 16 or from 64 pages: the same; 50 %-zero image files no slower). */
 enum { SAVE_MAP_MIN_PAGES = 16 };
 
+/* A read-only, populated mapping of `n` pages of `fd` from byte `start` (which need not be on a host
+ * page): `pages` is where they are, `base` and `len` what munmap takes. */
+struct page_map {
+  uint8_t *base;
+  size_t len;
+  const uint8_t *pages;
+};
+
+/* 0 with *m made; -1 for fewer than SAVE_MAP_MIN_PAGES pages or when the mapping cannot be made. */
+static int map_pages(int fd, int64_t start, int64_t n, int64_t page_size, struct page_map *m) {
+  int64_t lead = start % sysconf(_SC_PAGESIZE);
+  if (n < SAVE_MAP_MIN_PAGES) return -1;
+  m->len = (size_t)(lead + n * page_size);
+  m->base = mmap(NULL, m->len, PROT_READ, MAP_SHARED | MAP_POPULATE, fd, (off_t)(start - lead));
+  if (m->base == MAP_FAILED) return -1;
+  m->pages = m->base + lead;
+  return 0;
+}
+
 /* One chunk: mapped (SAVE_MAP_MIN_PAGES or more), else (or when the mapping fails) read into *buf,
  * allocated on first need. */
 static int save_chunk(struct block_save *s, int64_t first, int64_t n, uint8_t *flags, uint8_t **buf,
                       struct failure *f) {
   int64_t start = s->image_offset + first * s->page_size;
-  int64_t lead = start % s->host_page;
-  size_t map_len = (size_t)(lead + n * s->page_size);
-  uint8_t *map = n < SAVE_MAP_MIN_PAGES ? MAP_FAILED
-                                        : mmap(NULL, map_len, PROT_READ, MAP_SHARED | MAP_POPULATE, s->image,
-                                               (off_t)(start - lead));
-  if (map != MAP_FAILED) {
+  struct page_map m;
+  if (map_pages(s->image, start, n, s->page_size, &m) == 0) {
     /* 1: a page past the image's end (SIGBUS in the scan, EFAULT in a write) */
-    int r = find_zero_pages(s, map + lead, n, flags, 1) == 0 ? write_chunk(s, first, n, flags, map + lead, 1, f) : 1;
-    munmap(map, map_len);
+    int r = find_zero_pages(m.pages, n, s->page_size, s->detect, flags, 1) == 0
+                ? write_chunk(s, first, n, flags, m.pages, 1, f)
+                : 1;
+    munmap(m.base, m.len);
     if (r <= 0) return r;
   }
   if (*buf == NULL && (*buf = malloc((size_t)(s->max_chunk_pages * s->page_size))) == NULL) {
@@ -607,7 +625,7 @@ static int save_chunk(struct block_save *s, int64_t first, int64_t n, uint8_t *f
     f->where = (double)(first * s->page_size + have);
     return -1;
   }
-  find_zero_pages(s, *buf, n, flags, 0);
+  find_zero_pages(*buf, n, s->page_size, s->detect, flags, 0);
   return write_chunk(s, first, n, flags, *buf, 0, f);
 }
 
@@ -701,7 +719,6 @@ static napi_value save_pages(napi_env env, napi_callback_info info) {
   s->image_offset = (int64_t)image_offset;
   s->pages_offset = (int64_t)pages_offset;
   s->page_size = (int64_t)page_size;
-  s->host_page = sysconf(_SC_PAGESIZE);
   s->control = control;
   /* kept alive until done runs: bitmap, chunks, control, result, done */
   static const int kept[5] = {6, 7, 9, 10, 11};
@@ -741,11 +758,11 @@ static int copy_nonzero_pages(const uint8_t *pages, int64_t n, int64_t page_size
  *   : status
  * A window of flags.length pages of a RAM image from `offset`, for `mrc send`: page i goes to
  * buf[i * pageSize]; with `detect`, flags[i] = 1 for a zero page, whose bytes are not copied from a
- * mapping, 0 for the others; without detect, every page is copied and flagged 0. Mapped read-only (SAVE_MAP_MIN_PAGES or
- * more) and copied out of the mapping; read with pread when the mapping cannot be made or the image
- * ended under it (SIGBUS, caught), which says where it ends. On the calling thread. Status 0; 1 for a
- * failed read with result = [errno, file offset]; 3 when the image ends first, result = [0, the bytes
- * of the window it has]. */
+ * mapping, 0 for the others; without detect, every page is copied and flagged 0. Mapped read-only
+ * (map_pages: SAVE_MAP_MIN_PAGES or more) and copied out of the mapping; read with pread when the
+ * mapping cannot be made or the image ended under it (SIGBUS, caught), which says where it ends. On the
+ * calling thread. Status 0; 1 for a failed read with result = [errno, file offset]; 3 when the image
+ * ends first, result = [0, the bytes of the window it has]. */
 static napi_value read_image_pages(napi_env env, napi_callback_info info) {
   size_t argc = 7;
   napi_value argv[7];
@@ -768,23 +785,16 @@ static napi_value read_image_pages(napi_env env, napi_callback_info info) {
                           "and result a Float64Array of 2");
   pthread_once(&sigbus_once, install_sigbus);
   int64_t n = (int64_t)flags_len, size = (int64_t)page_size, start = (int64_t)offset;
-  int64_t host_page = sysconf(_SC_PAGESIZE), lead = start % host_page;
-  size_t map_len = (size_t)(lead + n * size);
   struct failure f = {STATUS_OK, 0, 0};
+  struct page_map m;
   int copied = 0;
-  if (n >= SAVE_MAP_MIN_PAGES) {
-    uint8_t *map = mmap(NULL, map_len, PROT_READ, MAP_SHARED | MAP_POPULATE, fd, (off_t)(start - lead));
-    if (map != MAP_FAILED) {
-      copied = copy_nonzero_pages(map + lead, n, size, detect != 0, buf, flags) == 0;
-      munmap(map, map_len);
-    }
+  if (map_pages(fd, start, n, size, &m) == 0) {
+    copied = copy_nonzero_pages(m.pages, n, size, detect != 0, buf, flags) == 0;
+    munmap(m.base, m.len);
   }
-  if (!copied) {
-    int64_t have;
-    if (read_run(fd, buf, start, n * size, &have, &f) == 0)
-      for (int64_t i = 0; i < n; i++)
-        ((uint8_t *)flags)[i] = (uint8_t)(detect && page_is_zero((uint8_t *)buf + i * size, (size_t)size));
-  }
+  int64_t have;
+  if (!copied && read_run(fd, buf, start, n * size, &have, &f) == 0)
+    find_zero_pages(buf, n, size, detect != 0, flags, 0);
   ((double *)result)[0] = f.err;
   ((double *)result)[1] = f.where;
   napi_value status;
