@@ -82,8 +82,11 @@ interface Batch {
   data: Uint8Array[];
   /** which pages are zero (as read; only when zero pages are detected) */
   zero: boolean[];
-  /** the windows its pages are in */
-  windows: PageWindow[];
+  /**
+   * the window of its pages that still lie where they were read (one at most: its pages in a window the
+   * reader is done with are copied out, #detach)
+   */
+  window: PageWindow | undefined;
 }
 
 /**
@@ -333,18 +336,17 @@ class SendRun {
    */
   #detach(w: PageWindow): void {
     const batch = this.#batch;
-    if (batch === undefined || !batch.windows.includes(w)) return;
-    const mine = batch.data.filter((d) => d.buffer === w.bytes.buffer);
-    const copy = new Uint8Array(mine.length * TARGET_PAGE_SIZE);
-    let k = 0;
-    for (let i = 0; i < batch.data.length; i++) {
-      const d = batch.data[i] as Uint8Array;
-      if (d.buffer !== w.bytes.buffer) continue;
-      copy.set(d, k * TARGET_PAGE_SIZE);
+    if (batch === undefined || batch.window !== w) return;
+    const inW: number[] = [];
+    batch.data.forEach((d, i) => {
+      if (d.buffer === w.bytes.buffer) inW.push(i);
+    });
+    const copy = new Uint8Array(inW.length * TARGET_PAGE_SIZE);
+    inW.forEach((i, k) => {
+      copy.set(batch.data[i] as Uint8Array, k * TARGET_PAGE_SIZE);
       batch.data[i] = copy.subarray(k * TARGET_PAGE_SIZE, (k + 1) * TARGET_PAGE_SIZE);
-      k++;
-    }
-    batch.windows = batch.windows.filter((x) => x !== w);
+    });
+    batch.window = undefined;
     this.#windows.release(w);
   }
 
@@ -359,14 +361,14 @@ class SendRun {
           return ch;
         }
       }
-      await Promise.race(this.#channels.map((c) => c.busy));
+      await this.#anyJobDone();
     }
   }
 
-  #job(ch: Channel, chunks: Uint8Array[], windows: PageWindow[] = []): void {
+  #job(ch: Channel, chunks: Uint8Array[], window?: PageWindow): void {
     const p = this.#write(ch.socket, ...chunks).then(() => {
       for (const c of chunks) ch.stats.bytes += c.length;
-      for (const w of windows) this.#windows.release(w);
+      if (window !== undefined) this.#windows.release(window);
       ch.busy = undefined;
     });
     // A failed write fails the run; the race in #idleChannel and sync() see the rejection.
@@ -396,7 +398,7 @@ class SendRun {
     ch.stats.normalPages += normalCount;
     ch.stats.zeroPages += batch.offsets.length - normalCount;
     // The header, then the normal pages straight from the read buffers (neighbours as one view).
-    this.#job(ch, [header, ...coalescedViews(batch.data, normalCount)], batch.windows);
+    this.#job(ch, [header, ...coalescedViews(batch.data, normalCount)], batch.window);
   }
 
   /**
@@ -423,13 +425,13 @@ class SendRun {
           continue;
         }
         if (this.#batch !== undefined && this.#batch.block !== b) await this.#dispatch();
-        this.#batch ??= { block: b, offsets: [], data: [], zero: [], windows: [] };
+        this.#batch ??= { block: b, offsets: [], data: [], zero: [], window: undefined };
         const batch = this.#batch;
         batch.offsets.push(offset);
         batch.data.push(w.bytes.subarray(i * TARGET_PAGE_SIZE, (i + 1) * TARGET_PAGE_SIZE));
         batch.zero.push(zero);
-        if (batch.windows.at(-1) !== w) {
-          batch.windows.push(w);
+        if (batch.window === undefined) {
+          batch.window = w;
           w.users++;
         }
         // multifd_queue_page: a full batch goes at once
