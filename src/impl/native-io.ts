@@ -79,8 +79,9 @@ export interface NativeIo {
    * A window of `flags.length` pages of a RAM image from byte `offset`, on the calling thread: page i
    * goes to buf[i * pageSize]; with `detect`, flags[i] = 1 for a zero page, 0 for the others, and a zero
    * page's bytes in buf are left as they were when the window was mapped (16 pages or more: the image is
-   * looked at in place, and only the other pages are copied); without it every page is copied. Returns COPY_OK; COPY_READ_FAILED with `result` = [errno, file offset]; or COPY_SOURCE_SHORT
-   * when the image ends first, with `result` = [0, the bytes of the window it has].
+   * looked at in place, and only the other pages are copied); without it every page is copied. Returns
+   * COPY_OK; COPY_READ_FAILED with `result` = [errno, file offset]; or COPY_SOURCE_SHORT when the image
+   * ends first, with `result` = [0, the bytes of the window it has].
    */
   readImagePages(
     fd: number,

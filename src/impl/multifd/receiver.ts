@@ -28,7 +28,7 @@ import { formatSocketAddress, listenSocket, parseSocketAddress } from "./transpo
 
 /**
  * Bytes a connection may hold unread before it is paused: 4 MiB, less with many channels, so that all
- * of them together stay near 32 MiB (at least 256 KiB each; a packet is read whole either way).
+ * of them together stay near 32 MiB (at least 256 KiB each; page data is written as it arrives).
  */
 export function connectionHighWaterMark(channels: number): number {
   return Math.max(256 * 1024, Math.min(4 * 1024 * 1024, Math.floor((32 * 1024 * 1024) / (channels + 1))));

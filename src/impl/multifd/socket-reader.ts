@@ -94,26 +94,16 @@ export class SocketReader {
     if (this.#failure !== undefined) throw this.#failure;
   }
 
+  /** The next `n` bytes in one piece: a view when they lie in one chunk, else a copy. */
   #take(n: number): Uint8Array {
-    const first = this.#chunks[0];
-    let out: Uint8Array;
-    if (first !== undefined && first.length >= n) {
-      out = first.subarray(0, n);
-      if (first.length === n) this.#chunks.shift();
-      else this.#chunks[0] = first.subarray(n);
-    } else {
-      out = new Uint8Array(n);
-      let at = 0;
-      while (at < n) {
-        const c = this.#chunks[0] as Uint8Array;
-        const k = Math.min(c.length, n - at);
-        out.set(c.subarray(0, k), at);
-        at += k;
-        if (k === c.length) this.#chunks.shift();
-        else this.#chunks[0] = c.subarray(k);
-      }
+    const views = this.#takeViews(n);
+    if (views.length === 1) return views[0] as Uint8Array;
+    const out = new Uint8Array(n);
+    let at = 0;
+    for (const v of views) {
+      out.set(v, at);
+      at += v.length;
     }
-    this.#consumed(n);
     return out;
   }
 
