@@ -295,17 +295,15 @@ async function timedMigration(qemu, what, setup, begin) {
     const cpu0 = await procCpuMs(qemu.pid);
     const t0 = performance.now();
     await begin();
-    const done = await Q.waitForMigration(qemu, QEMU_LIMITS.commandTimeoutMs, { pollMs: 2 });
+    const done = await completed(qemu, what);
     const ms = performance.now() - t0;
     const cpu1 = await procCpuMs(qemu.pid);
-    if (done.status !== "completed") throw new Error(`QEMU ${what}: ${done.status} ${done.errorDesc ?? ""}`);
     result = { ms, cpuMs: cpu1 - cpu0, totalTimeMs: done.raw["total-time"] };
   } catch (e) {
     await qemu.stop();
     throw e;
   }
-  const run = await qemu.stop();
-  if (run.error) throw run.error;
+  await stopChecked(qemu);
   return result;
 }
 
@@ -399,10 +397,11 @@ async function qemuSocketSource(image, size, channels) {
   return qemu;
 }
 
-/** Waits for a QEMU's migration to end and fails unless it completed. */
+/** Waits for a QEMU's migration to end (query-migrate polled every 2 ms); fails unless it completed. */
 async function completed(qemu, what) {
   const done = await Q.waitForMigration(qemu, QEMU_LIMITS.commandTimeoutMs, { pollMs: 2 });
   if (done.status !== "completed") throw new Error(`QEMU ${what}: ${done.status} ${done.errorDesc ?? ""}`);
+  return done;
 }
 
 // ---- statistics and output --------------------------------------------------------------------------
