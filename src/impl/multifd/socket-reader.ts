@@ -2,6 +2,7 @@
 // from one migration socket, with EOF told apart from a short read. Bounded buffering: the socket is
 // paused while more than `highWaterMark` bytes wait to be consumed.
 import type { Socket } from "node:net";
+import { concatBytes } from "../bytes.js";
 import { MappedRamError } from "../errors.js";
 import { Cursor, type RandomAccessSource } from "../source.js";
 
@@ -97,14 +98,7 @@ export class SocketReader {
   /** The next `n` bytes in one piece: a view when they lie in one chunk, else a copy. */
   #take(n: number): Uint8Array {
     const views = this.#takeViews(n);
-    if (views.length === 1) return views[0] as Uint8Array;
-    const out = new Uint8Array(n);
-    let at = 0;
-    for (const v of views) {
-      out.set(v, at);
-      at += v.length;
-    }
-    return out;
+    return views.length === 1 ? (views[0] as Uint8Array) : concatBytes(views);
   }
 
   #consumed(n: number): void {
