@@ -16,9 +16,10 @@
 //   counter, one writer at a time (see struct block_save). An image that shrinks under its mapping
 //   (SIGBUS, caught, or EFAULT from a write) has the chunk read again with pread, which says where it
 //   ends.
-// - `mrc send`'s reads of a RAM image (src/impl/multifd/sender.ts): readImagePages maps a window of the
-//   image read-only, finds its zero pages where they lie and copies only the others into a buffer, as
-//   QEMU's source looks at guest RAM in place; the send writes them to its sockets from there.
+// - `mrc send`'s windows of a RAM image (src/impl/multifd/page-window.ts): mapImagePages maps a window
+//   read-only and finds its zero pages where they lie, and the send writes the others to its sockets
+//   straight from the mapping, as QEMU's channels write from guest RAM (copyFromMapping copies from it
+//   under the SIGBUS guard); readImagePages reads a window with pread where it cannot be mapped.
 // - SEEK_DATA/SEEK_HOLE, which Node cannot ask (src/impl/allocation.ts; else through python3, ~30 ms to
 //   start): dataExtents, the extents of a range of a file that hold data (save skips the holes of a
 //   sparse RAM image; reencode those of a page array), and allocatedBytesIn, the bytes of ranges of a
@@ -727,42 +728,13 @@ static napi_value save_pages(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
-/* Copies pages[0, n) into buf at the same places, but with `detect` only the pages that are not all
- * zero (flags[i] = 1 for a zero page, whose place in buf is left as it was); one memcpy per run. Under the
- * SIGBUS guard: -1 when a page is past the end of the mapped file, else 0. */
-static int copy_nonzero_pages(const uint8_t *pages, int64_t n, int64_t page_size, int detect, uint8_t *buf,
-                              uint8_t *flags) {
-  sigjmp_buf jump;
-  if (sigsetjmp(jump, 1) != 0) {
-    sigbus_guard = NULL;
-    return -1;
-  }
-  sigbus_guard = &jump;
-  for (int64_t i = 0; i < n;) {
-    flags[i] = (uint8_t)(detect && page_is_zero(pages + i * page_size, (size_t)page_size));
-    if (flags[i]) {
-      i++;
-      continue;
-    }
-    int64_t j = i + 1;
-    while (j < n && !(flags[j] = (uint8_t)(detect && page_is_zero(pages + j * page_size, (size_t)page_size)))) j++;
-    memcpy(buf + i * page_size, pages + i * page_size, (size_t)((j - i) * page_size));
-    if (j < n) j++; /* page j is zero: flagged already */
-    i = j;
-  }
-  sigbus_guard = NULL;
-  return 0;
-}
-
 /* readImagePages(fd, offset, pageSize, detect, buf: Uint8Array, flags: Uint8Array, result: Float64Array(2))
  *   : status
- * A window of flags.length pages of a RAM image from `offset`, for `mrc send`: page i goes to
- * buf[i * pageSize]; with `detect`, flags[i] = 1 for a zero page, whose bytes are not copied from a
- * mapping, 0 for the others; without detect, every page is copied and flagged 0. Mapped read-only
- * (map_pages: SAVE_MAP_MIN_PAGES or more) and copied out of the mapping; read with pread when the
- * mapping cannot be made or the image ended under it (SIGBUS, caught), which says where it ends. On the
- * calling thread. Status 0; 1 for a failed read with result = [errno, file offset]; 3 when the image
- * ends first, result = [0, the bytes of the window it has]. */
+ * A window of flags.length pages of a RAM image from `offset`, read with pread into buf (page i at
+ * buf[i * pageSize]), for `mrc send` where mapImagePages maps nothing: with `detect`, flags[i] = 1 for a
+ * zero page, else 0 (all 0 without). On the calling thread. Status 0; 1 for a failed read with
+ * result = [errno, file offset]; 3 when the image ends first, result = [0, the bytes of the window it
+ * has]. */
 static napi_value read_image_pages(napi_env env, napi_callback_info info) {
   size_t argc = 7;
   napi_value argv[7];
@@ -783,23 +755,166 @@ static napi_value read_image_pages(napi_env env, napi_callback_info info) {
       (double)flags_len * page_size > (double)buf_len)
     return fail_args(env, "readImagePages: buf and flags must be Uint8Arrays, buf holding every page flags names, "
                           "and result a Float64Array of 2");
-  pthread_once(&sigbus_once, install_sigbus);
   int64_t n = (int64_t)flags_len, size = (int64_t)page_size, start = (int64_t)offset;
   struct failure f = {STATUS_OK, 0, 0};
-  struct page_map m;
-  int copied = 0;
-  if (map_pages(fd, start, n, size, &m) == 0) {
-    copied = copy_nonzero_pages(m.pages, n, size, detect != 0, buf, flags) == 0;
-    munmap(m.base, m.len);
-  }
   int64_t have;
-  if (!copied && read_run(fd, buf, start, n * size, &have, &f) == 0)
-    find_zero_pages(buf, n, size, detect != 0, flags, 0);
+  if (read_run(fd, buf, start, n * size, &have, &f) == 0) find_zero_pages(buf, n, size, detect != 0, flags, 0);
   ((double *)result)[0] = f.err;
   ((double *)result)[1] = f.where;
   napi_value status;
   napi_create_int32(env, (int32_t)f.status, &status);
   return status;
+}
+
+/* A window of a RAM image that `mrc send` writes to its sockets straight from the mapping
+ * (mapImagePages), as QEMU's channels write from guest RAM: mapped until unmapImagePages, or until its
+ * ArrayBuffer is collected, whichever comes first (a collected one finds its own entry, never one at the
+ * same address mapped since). The list is shared by every thread that loads the helper. */
+struct image_map {
+  uint8_t *base;
+  size_t len;
+  int live;
+  struct image_map *next;
+};
+static pthread_mutex_t image_maps_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct image_map *image_maps;
+static double image_maps_bytes;
+
+/* Unmaps m if it is still mapped; with image_maps_lock held. */
+static void image_map_drop(struct image_map *m) {
+  if (!m->live) return;
+  m->live = 0;
+  munmap(m->base, m->len);
+  image_maps_bytes -= (double)m->len;
+  for (struct image_map **p = &image_maps; *p != NULL; p = &(*p)->next)
+    if (*p == m) {
+      *p = m->next;
+      break;
+    }
+}
+
+static void image_map_finalize(napi_env env, void *data, void *hint) {
+  (void)env;
+  (void)data;
+  struct image_map *m = hint;
+  pthread_mutex_lock(&image_maps_lock);
+  image_map_drop(m);
+  pthread_mutex_unlock(&image_maps_lock);
+  free(m);
+}
+
+/* mapImagePages(fd, offset, pageSize, detect, flags, result: Float64Array(1)): ArrayBuffer | null
+ * The window of flags.length pages of a RAM image from `offset`, mapped read-only (populated), for
+ * `mrc send` to write from: page i at result[0] + i * pageSize of the returned ArrayBuffer; with `detect`,
+ * flags[i] = 1 for a zero page, else 0 (all 0 without). Null, with nothing mapped, where readImagePages
+ * must read the window instead: under SAVE_MAP_MIN_PAGES pages, not a regular file, an image that ends
+ * before the window does (it says where), a mapping that cannot be made, or a page gone under the scan
+ * (SIGBUS, caught). JS must not read the mapping's bytes itself (an image that shrinks later would raise
+ * SIGBUS there): copyFromMapping copies them under the guard. */
+static napi_value map_image_pages(napi_env env, napi_callback_info info) {
+  size_t argc = 6;
+  napi_value argv[6], out;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 6)
+    return fail_args(env, "mapImagePages(fd, offset, pageSize, detect, flags, result) takes six arguments");
+  int32_t fd, detect;
+  double offset, page_size;
+  if (napi_get_value_int32(env, argv[0], &fd) != napi_ok || napi_get_value_double(env, argv[1], &offset) != napi_ok ||
+      napi_get_value_double(env, argv[2], &page_size) != napi_ok ||
+      napi_get_value_int32(env, argv[3], &detect) != napi_ok || !(offset >= 0 && offset < 9007199254740992.0) ||
+      offset != (double)(int64_t)offset || page_size < 8 || page_size > 1 << 20 || (int64_t)page_size % 8 != 0)
+    return fail_args(env, "mapImagePages: the descriptor, offset and page size must be numbers in range");
+  size_t flags_len, result_len;
+  void *flags, *result;
+  if (!typed_array(env, argv[4], napi_uint8_array, &flags, &flags_len) ||
+      !typed_array(env, argv[5], napi_float64_array, &result, &result_len) || result_len < 1)
+    return fail_args(env, "mapImagePages: flags must be a Uint8Array and result a Float64Array of 1");
+  napi_get_null(env, &out);
+  pthread_once(&sigbus_once, install_sigbus);
+  int64_t n = (int64_t)flags_len, size = (int64_t)page_size, start = (int64_t)offset;
+  struct stat st;
+  struct page_map m;
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || (double)st.st_size < offset + (double)n * page_size ||
+      map_pages(fd, start, n, size, &m) != 0)
+    return out;
+  struct image_map *im = malloc(sizeof *im);
+  napi_value buffer;
+  if (im == NULL || find_zero_pages(m.pages, n, size, detect != 0, flags, 1) != 0 ||
+      napi_create_external_arraybuffer(env, m.base, m.len, image_map_finalize, im, &buffer) != napi_ok) {
+    munmap(m.base, m.len);
+    free(im);
+    return out;
+  }
+  *im = (struct image_map){m.base, m.len, 1, NULL};
+  pthread_mutex_lock(&image_maps_lock);
+  im->next = image_maps;
+  image_maps = im;
+  image_maps_bytes += (double)m.len;
+  pthread_mutex_unlock(&image_maps_lock);
+  ((double *)result)[0] = (double)(m.pages - m.base);
+  return buffer;
+}
+
+/* unmapImagePages(buffer: ArrayBuffer): boolean
+ * Unmaps a window mapImagePages made and detaches its ArrayBuffer (its views then have no bytes);
+ * false when it was not one, or was unmapped already. */
+static napi_value unmap_image_pages(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1], out;
+  void *data;
+  size_t len;
+  bool is_buffer = false;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 1 ||
+      napi_is_arraybuffer(env, argv[0], &is_buffer) != napi_ok || !is_buffer ||
+      napi_get_arraybuffer_info(env, argv[0], &data, &len) != napi_ok)
+    return fail_args(env, "unmapImagePages(buffer) takes the ArrayBuffer mapImagePages returned");
+  int found = 0;
+  pthread_mutex_lock(&image_maps_lock);
+  for (struct image_map *m = image_maps; m != NULL; m = m->next)
+    if (m->base == data && m->len == len) {
+      napi_detach_arraybuffer(env, argv[0]);
+      image_map_drop(m);
+      found = 1;
+      break;
+    }
+  pthread_mutex_unlock(&image_maps_lock);
+  napi_get_boolean(env, found, &out);
+  return out;
+}
+
+/* mappedImageBytes(): number — the bytes of every window mapImagePages has mapped and not yet unmapped. */
+static napi_value mapped_image_bytes(napi_env env, napi_callback_info info) {
+  (void)info;
+  napi_value out;
+  pthread_mutex_lock(&image_maps_lock);
+  double bytes = image_maps_bytes;
+  pthread_mutex_unlock(&image_maps_lock);
+  napi_create_double(env, bytes, &out);
+  return out;
+}
+
+/* copyFromMapping(from: Uint8Array, to: Uint8Array): boolean
+ * to.set(from) under the SIGBUS guard, for bytes of a mapImagePages window: false, with `to` partly
+ * written, when a page of `from` is past the end of its file now. */
+static napi_value copy_from_mapping(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2], out;
+  void *from, *to;
+  size_t from_len, to_len;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 2 ||
+      !typed_array(env, argv[0], napi_uint8_array, &from, &from_len) ||
+      !typed_array(env, argv[1], napi_uint8_array, &to, &to_len) || to_len < from_len)
+    return fail_args(env, "copyFromMapping(from, to) takes two Uint8Arrays, `to` at least as long");
+  pthread_once(&sigbus_once, install_sigbus);
+  sigjmp_buf jump;
+  volatile int ok = 0;
+  if (sigsetjmp(jump, 1) == 0) {
+    sigbus_guard = &jump;
+    memcpy(to, from, from_len);
+    ok = 1;
+  }
+  sigbus_guard = NULL;
+  napi_get_boolean(env, ok, &out);
+  return out;
 }
 
 /* Calls each(ctx, start, end) for every data extent of [from, to) of the file (to clipped to `size`),
@@ -924,7 +1039,9 @@ NAPI_MODULE_INIT() {
     napi_callback fn;
   } functions[] = {
       {"copyPages", copy_pages}, {"savePages", save_pages}, {"dataExtents", data_extents},
-      {"allocatedBytesIn", allocated_bytes_in}, {"readImagePages", read_image_pages}};
+      {"allocatedBytesIn", allocated_bytes_in}, {"readImagePages", read_image_pages},
+      {"mapImagePages", map_image_pages}, {"unmapImagePages", unmap_image_pages},
+      {"mappedImageBytes", mapped_image_bytes}, {"copyFromMapping", copy_from_mapping}};
   for (size_t i = 0; i < sizeof functions / sizeof functions[0]; i++) {
     napi_value fn;
     if (napi_create_function(env, functions[i].name, NAPI_AUTO_LENGTH, functions[i].fn, NULL, &fn) != napi_ok ||

@@ -1,7 +1,7 @@
 // The optional native I/O helper (native/mrc-io.c, built by scripts/build-native.mjs): copies a block's
 // set-bit pages between two files on threads of its own (extract), runs a save's bulk pass over a
-// block's RAM image on threads of its own, through read-only mappings of it (save), and reads a send's
-// windows of a RAM image through such mappings, copying only the pages that are not zero (send). Loaded
+// block's RAM image on threads of its own, through read-only mappings of it (save), and maps a send's
+// windows of a RAM image, finding their zero pages in place, for the send to write from (send). Loaded
 // once per thread; absent (not built, or MRC_NATIVE=0), callers do the same in JS with pread and pwrite.
 import { existsSync } from "node:fs";
 import { createRequire } from "node:module";
@@ -76,12 +76,11 @@ export interface NativeIo {
    */
   allocatedBytesIn(fd: number, ranges: Float64Array): Float64Array | null;
   /**
-   * A window of `flags.length` pages of a RAM image from byte `offset`, on the calling thread: page i
-   * goes to buf[i * pageSize]; with `detect`, flags[i] = 1 for a zero page, 0 for the others, and a zero
-   * page's bytes in buf are left as they were when the window was mapped (16 pages or more: the image is
-   * looked at in place, and only the other pages are copied); without it every page is copied. Returns
-   * COPY_OK; COPY_READ_FAILED with `result` = [errno, file offset]; or COPY_SOURCE_SHORT when the image
-   * ends first, with `result` = [0, the bytes of the window it has].
+   * A window of `flags.length` pages of a RAM image from byte `offset`, read with pread on the calling
+   * thread (where mapImagePages maps nothing): page i goes to buf[i * pageSize]; with `detect`,
+   * flags[i] = 1 for a zero page, 0 for the others. Returns COPY_OK; COPY_READ_FAILED with `result` =
+   * [errno, file offset]; or COPY_SOURCE_SHORT when the image ends first, with `result` = [0, the bytes of
+   * the window it has].
    */
   readImagePages(
     fd: number,
@@ -92,6 +91,29 @@ export interface NativeIo {
     flags: Uint8Array,
     result: Float64Array,
   ): number;
+  /**
+   * The window of flags.length pages of a RAM image from `offset`, mapped read-only, for a send to write
+   * to its sockets straight from the mapping: page i at result[0] + i * pageSize of the ArrayBuffer
+   * returned; with `detect`, flags[i] = 1 for a zero page, else 0. Null, with nothing mapped, where
+   * readImagePages must read the window instead (under 16 pages, not a regular file, an image ending
+   * before the window does, a mapping that cannot be made). Mapped until unmapImagePages (or until the
+   * ArrayBuffer is collected). JS must not read its bytes itself: copyFromMapping does, under the helper's
+   * SIGBUS guard (an image that shrinks under a mapping faults there).
+   */
+  mapImagePages(
+    fd: number,
+    offset: number,
+    pageSize: number,
+    detect: number,
+    flags: Uint8Array,
+    result: Float64Array,
+  ): ArrayBuffer | null;
+  /** Unmaps a window of mapImagePages and detaches its ArrayBuffer; false if it was not one, or already. */
+  unmapImagePages(buffer: ArrayBuffer): boolean;
+  /** The bytes mapImagePages has mapped and not yet unmapped (all threads). */
+  mappedImageBytes(): number;
+  /** to.set(from) for bytes of a mapImagePages window; false when a page of it is past its file's end now. */
+  copyFromMapping(from: Uint8Array, to: Uint8Array): boolean;
 }
 
 /** dist/native/mrc-io.node, from dist/impl (built) or src/impl (tests run on the sources). */

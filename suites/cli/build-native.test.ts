@@ -54,10 +54,14 @@ describe("build-native", () => {
       const mod = createRequire(import.meta.url)(join(out, "mrc-io.node")) as Record<string, unknown>;
       expect(Object.keys(mod).sort()).toEqual([
         "allocatedBytesIn",
+        "copyFromMapping",
         "copyPages",
         "dataExtents",
+        "mapImagePages",
+        "mappedImageBytes",
         "readImagePages",
         "savePages",
+        "unmapImagePages",
       ]);
       // nothing half-built left beside it
       expect(readdirSync(out)).toEqual(["mrc-io.node"]);

@@ -1,11 +1,12 @@
 // The native I/O helper (native/mrc-io.c through src/impl/native-io.ts) on its own: savePages, a save's
 // bulk pass over a RAM image (zero pages, bits, writes, an image that ends under its mapping: SIGBUS and
 // EFAULT, caught), copyPages: a block's set-bit pages on several threads, with its result words, and
-// readImagePages: a send's window of a RAM image, its zero pages found in place.
+// readImagePages and mapImagePages: a send's window of a RAM image, its zero pages found in place, copied
+// out or mapped for the send to write from.
 // The copies and saves built on it are checked against the JS paths in extract-copy.test.ts and
 // writer-channels.test.ts. Without the helper built these skip with one line, or fail under
 // MRC_REQUIRE_NATIVE=1 (CI).
-import { closeSync, openSync, readFileSync, writeFileSync } from "node:fs";
+import { closeSync, openSync, readFileSync, truncateSync, writeFileSync } from "node:fs";
 import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -490,20 +491,14 @@ describe.skipIf(io === undefined && !required)("native I/O helper", () => {
       closeSync(fd);
     }
   }
-  const pageOf = (b: Uint8Array, at: number) => b.subarray(at, at + PAGE);
-  const isEvery = (b: Uint8Array, v: number) => b.every((x) => x === v);
 
-  it("readImagePages maps a window, flags its zero pages and copies only the others", () => {
-    const lead = 100; // the window starts off a host page: the mapping starts before it
+  it("readImagePages reads a window with pread and flags its zero pages", () => {
+    const lead = 100; // the window starts off a host page
     const image = imageWith(lead, 40, (p) => p % 3 === 0);
     const r = readImagePages("window", image, lead, 40, true);
     expect([r.status, r.result]).toEqual([COPY_OK, [0, 0]]);
     expect(r.flags).toEqual(Array.from({ length: 40 }, (_, p) => (p % 3 === 0 ? 1 : 0)));
-    for (let p = 0; p < 40; p++) {
-      const got = pageOf(r.buf, p * PAGE);
-      if (p % 3 === 0) expect(isEvery(got, 0xab), `zero page ${p} is not copied`).toBe(true);
-      else expect(Buffer.compare(got, pageOf(image, lead + p * PAGE)), `page ${p}`).toBe(0);
-    }
+    expect(Buffer.compare(r.buf, image.subarray(lead))).toBe(0);
   });
 
   it("readImagePages without detection copies every page, zero pages too, and flags none", () => {
@@ -513,16 +508,8 @@ describe.skipIf(io === undefined && !required)("native I/O helper", () => {
     expect(Buffer.compare(r.buf, image)).toBe(0);
   });
 
-  it("readImagePages reads a window under 16 pages with pread: the same flags, every page read", () => {
-    const image = imageWith(PAGE, 10, (p) => p % 4 === 1);
-    const r = readImagePages("small", image, 2 * PAGE, 9, true);
-    expect([r.status, r.result]).toEqual([COPY_OK, [0, 0]]);
-    expect(r.flags).toEqual([1, 0, 0, 0, 1, 0, 0, 0, 1]); // pages 1..9 of the image
-    expect(Buffer.compare(r.buf, image.subarray(2 * PAGE))).toBe(0);
-  });
-
-  it("readImagePages says where an image that ends inside the window ends (SIGBUS in the mapping, caught)", () => {
-    // 20 pages and 100 bytes: touching page 21 of the mapping raises SIGBUS; pread then says where it ends
+  it("readImagePages says where an image that ends inside the window ends", () => {
+    // 20 pages and 100 bytes
     const image = imageWith(0, 21, () => false).subarray(0, 20 * PAGE + 100);
     const r = readImagePages("short", image, 0, 32, true);
     expect([r.status, r.result]).toEqual([COPY_SOURCE_SHORT, [0, 20 * PAGE + 100]]);
@@ -561,6 +548,116 @@ describe.skipIf(io === undefined && !required)("native I/O helper", () => {
     expect(() =>
       n.readImagePages(0, -4096, PAGE, 1, new Uint8Array(PAGE), new Uint8Array(1), new Float64Array(2)),
     ).toThrow("readImagePages: the descriptor, offset and page size must be numbers in range");
+  });
+
+  /** mapImagePages of `image` (written to a file, truncated to `fileBytes` if given) from `offset`. */
+  function mapImagePages(name: string, image: Uint8Array, offset: number, pages: number, detect: boolean) {
+    const n = helper();
+    const path = join(dir, `${name}.img`);
+    writeFileSync(path, image);
+    const fd = openSync(path, "r");
+    const flags = new Uint8Array(pages).fill(7);
+    const result = new Float64Array(1).fill(-1);
+    const before = n.mappedImageBytes();
+    try {
+      const buffer = n.mapImagePages(fd, offset, PAGE, detect ? 1 : 0, flags, result);
+      return {
+        n,
+        path,
+        buffer,
+        lead: result[0] as number,
+        flags: Array.from(flags),
+        mapped: n.mappedImageBytes() - before,
+      };
+    } finally {
+      closeSync(fd); // the mapping outlives the descriptor
+    }
+  }
+
+  it("mapImagePages maps a window in place, flags its zero pages, and unmapImagePages lets it go", () => {
+    const lead = 100; // the window starts off a host page: the mapping starts before it
+    const image = imageWith(lead, 40, (p) => p % 3 === 0);
+    const m = mapImagePages("map", image, lead, 40, true);
+    expect(m.buffer).toBeInstanceOf(ArrayBuffer);
+    const buffer = m.buffer as ArrayBuffer;
+    expect([m.lead, buffer.byteLength, m.mapped]).toEqual([lead, lead + 40 * PAGE, lead + 40 * PAGE]);
+    expect(m.flags).toEqual(Array.from({ length: 40 }, (_, p) => (p % 3 === 0 ? 1 : 0)));
+    // every page is there, zero pages too: it is the image itself
+    expect(Buffer.compare(new Uint8Array(buffer, lead), image.subarray(lead))).toBe(0);
+    const page = new Uint8Array(buffer, lead + 5 * PAGE, PAGE);
+    const into = new Uint8Array(PAGE + 1).fill(0xab);
+    expect(m.n.copyFromMapping(page, into)).toBe(true);
+    expect(Buffer.compare(into.subarray(0, PAGE), image.subarray(lead + 5 * PAGE, lead + 6 * PAGE))).toBe(0);
+    expect(into[PAGE]).toBe(0xab);
+    const before = m.n.mappedImageBytes();
+    expect(m.n.unmapImagePages(buffer)).toBe(true);
+    expect(before - m.n.mappedImageBytes()).toBe(lead + 40 * PAGE);
+    // detached: its views have no bytes left to read
+    expect([buffer.byteLength, page.length]).toEqual([0, 0]);
+    expect(m.n.unmapImagePages(buffer)).toBe(false);
+    expect(m.n.unmapImagePages(new ArrayBuffer(8))).toBe(false);
+  });
+
+  it("mapImagePages without detection flags no page", () => {
+    const image = imageWith(0, 24, (p) => p < 4 || p === 23);
+    const m = mapImagePages("map-all", image, 0, 24, false);
+    expect([m.lead, m.flags]).toEqual([0, new Array(24).fill(0)]);
+    expect(m.n.unmapImagePages(m.buffer as ArrayBuffer)).toBe(true);
+  });
+
+  it("mapImagePages maps nothing where readImagePages must read: under 16 pages, past the end, not a file", () => {
+    const image = imageWith(0, 21, () => false).subarray(0, 20 * PAGE + 100);
+    const small = mapImagePages("map-small", image, 0, 15, true);
+    const short = mapImagePages("map-short", image, 0, 21, true);
+    expect([small.buffer, small.mapped, small.flags[0], short.buffer, short.mapped]).toEqual([
+      null,
+      0,
+      7,
+      null,
+      0,
+    ]);
+    const n = helper();
+    const folder = openSync(dir, "r");
+    try {
+      expect(n.mapImagePages(folder, 0, PAGE, 1, new Uint8Array(16), new Float64Array(1))).toBe(null);
+    } finally {
+      closeSync(folder);
+    }
+  });
+
+  it("copyFromMapping reports a page gone under the mapping (the image shrank: SIGBUS, caught)", () => {
+    const image = imageWith(0, 32, () => false);
+    const m = mapImagePages("map-shrinks", image, 0, 32, true);
+    const buffer = m.buffer as ArrayBuffer;
+    try {
+      truncateSync(m.path, 20 * PAGE + 100);
+      const into = new Uint8Array(PAGE);
+      expect(m.n.copyFromMapping(new Uint8Array(buffer, 19 * PAGE, PAGE), into)).toBe(true);
+      expect(Buffer.compare(into, image.subarray(19 * PAGE, 20 * PAGE))).toBe(0);
+      // the page holding the new end reads as the file has it now: its tail is zero
+      expect(m.n.copyFromMapping(new Uint8Array(buffer, 20 * PAGE, PAGE), into)).toBe(true);
+      expect(Buffer.compare(into.subarray(0, 100), image.subarray(20 * PAGE, 20 * PAGE + 100))).toBe(0);
+      expect(into.subarray(100).every((x) => x === 0)).toBe(true);
+      expect(m.n.copyFromMapping(new Uint8Array(buffer, 21 * PAGE, PAGE), into)).toBe(false);
+    } finally {
+      m.n.unmapImagePages(buffer);
+    }
+  });
+
+  it("mapImagePages and copyFromMapping refuse bad arguments", () => {
+    const n = helper();
+    expect(() => n.mapImagePages(0, -4096, PAGE, 1, new Uint8Array(16), new Float64Array(1))).toThrow(
+      "mapImagePages: the descriptor, offset and page size must be numbers in range",
+    );
+    expect(() => n.mapImagePages(0, 0, PAGE, 1, new Uint8Array(16), new Float64Array(0))).toThrow(
+      "mapImagePages: flags must be a Uint8Array and result a Float64Array of 1",
+    );
+    expect(() => n.copyFromMapping(new Uint8Array(2), new Uint8Array(1))).toThrow(
+      "copyFromMapping(from, to) takes two Uint8Arrays, `to` at least as long",
+    );
+    expect(() => n.unmapImagePages(new Uint8Array(8) as unknown as ArrayBuffer)).toThrow(
+      "unmapImagePages(buffer) takes the ArrayBuffer mapImagePages returned",
+    );
   });
 
   it("copyPages refuses a bitmap shorter than its pages and a missing callback", () => {

@@ -1,11 +1,18 @@
 // readPageWindow (src/impl/multifd/page-window.ts): a send's window of a RAM image, with which of its pages
-// are zero, read through the native helper's mapping or with pread; an image that shrank after it was
-// opened, and a read that fails, end the send with ERR_IO naming where.
+// are zero, mapped through the native helper (the send writes from the mapping) or read with pread; an
+// image that shrank after it was opened, or under a mapping, and a read that fails, end the send with
+// ERR_IO naming where.
 import { rm, truncate, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { MappedRamError } from "../../src/impl/errors.js";
-import { PageWindowPool, readPageWindow, WINDOW_PAGES } from "../../src/impl/multifd/page-window.js";
+import {
+  copyWindowBytes,
+  PageWindowPool,
+  readPageWindow,
+  WINDOW_PAGES,
+} from "../../src/impl/multifd/page-window.js";
+import { nativeIo } from "../../src/impl/native-io.js";
 import { FileSource } from "../../src/impl/source.js";
 import { tempDir } from "../cli/fixtures.js";
 import { nativeModes, useNativeMode } from "../helpers/native-mode.js";
@@ -85,6 +92,94 @@ for (const mode of nativeModes("pread")) {
     });
   });
 }
+
+describe.runIf(nativeModes("pread").includes("native"))("readPageWindow with the native helper", () => {
+  useNativeMode("native");
+  const mappedBytes = () => (nativeIo() as NonNullable<ReturnType<typeof nativeIo>>).mappedImageBytes();
+
+  it("maps a window of 16 pages or more, until the last of its users gives it back", async () => {
+    const bytes = image(WINDOW_PAGES + 40);
+    const path = join(dir, "mapped.img");
+    await writeFile(path, bytes);
+    const src = await FileSource.open(path);
+    const pool = new PageWindowPool();
+    const base = mappedBytes();
+    try {
+      const w = pool.take();
+      await readPageWindow(src, "r", WINDOW_PAGES, 40, true, w);
+      expect(mappedBytes() - base).toBe(40 * PAGE);
+      expect(w.own).toBeUndefined(); // nothing was copied
+      expect(Array.from(w.zero.subarray(0, 40))).toEqual(
+        Array.from({ length: 40 }, (_, i) => ((WINDOW_PAGES + i) % 4 === 0 ? 1 : 0)),
+      );
+      expect(Buffer.compare(w.bytes, bytes.subarray(WINDOW_PAGES * PAGE))).toBe(0);
+      const page = w.bytes.subarray(3 * PAGE, 4 * PAGE);
+      w.users++; // a batch with pages in it
+      pool.release(w);
+      expect([pool.live, mappedBytes() - base]).toEqual([1, 40 * PAGE]);
+      pool.release(w);
+      expect([pool.live, mappedBytes() - base, w.bytes.length, page.length]).toEqual([0, 0, 0, 0]);
+      // a window under 16 pages is read into the window's own buffer
+      const small = pool.take();
+      await readPageWindow(src, "r", 8, 15, true, small);
+      expect(mappedBytes() - base).toBe(0);
+      expect(small.bytes).toBe(small.own);
+      expect(Buffer.compare(small.bytes.subarray(0, 15 * PAGE), bytes.subarray(8 * PAGE, 23 * PAGE))).toBe(0);
+      pool.release(small);
+    } finally {
+      await src.close();
+    }
+  });
+
+  it("dispose unmaps the windows still taken; reading a window again lets go of its old mapping", async () => {
+    const path = join(dir, "dispose.img");
+    await writeFile(path, image(64));
+    const src = await FileSource.open(path);
+    const pool = new PageWindowPool();
+    const base = mappedBytes();
+    try {
+      const a = pool.take();
+      const b = pool.take();
+      await readPageWindow(src, "r", 0, 32, true, a);
+      await readPageWindow(src, "r", 0, 16, true, b);
+      await readPageWindow(src, "r", 16, 48, true, b);
+      expect([pool.live, mappedBytes() - base]).toEqual([2, 80 * PAGE]);
+      pool.dispose();
+      expect([pool.live, mappedBytes() - base, a.bytes.length, b.bytes.length]).toEqual([0, 0, 0, 0]);
+    } finally {
+      await src.close();
+    }
+  });
+
+  it("copyWindowBytes of a mapped window whose image shrank since is ERR_IO naming where it ends now", async () => {
+    const bytes = image(64);
+    const path = join(dir, "mapped-short.img");
+    await writeFile(path, bytes);
+    const src = await FileSource.open(path);
+    const pool = new PageWindowPool();
+    const w = pool.take();
+    try {
+      await readPageWindow(src, "pc.ram", 0, 64, true, w);
+      await truncate(path, 20 * PAGE + 100);
+      const into = new Uint8Array(PAGE);
+      copyWindowBytes(w, w.bytes.subarray(5 * PAGE, 6 * PAGE), into, src, "pc.ram");
+      expect(Buffer.compare(into, bytes.subarray(5 * PAGE, 6 * PAGE))).toBe(0);
+      let e: unknown;
+      try {
+        copyWindowBytes(w, w.bytes.subarray(30 * PAGE, 31 * PAGE), into, src, "pc.ram");
+      } catch (x) {
+        e = x;
+      }
+      expect(e).toBeInstanceOf(MappedRamError);
+      expect((e as MappedRamError).message).toBe(
+        'cannot read RAM image of block "pc.ram" at offset 0x14064: became shorter while it was being sent',
+      );
+    } finally {
+      pool.release(w);
+      await src.close();
+    }
+  });
+});
 
 describe("readPageWindow of something that cannot be read", () => {
   it("names the image and the window's offset (a directory: EISDIR)", async () => {

@@ -1,8 +1,9 @@
 // The sender's memory is bounded by its windows (page-window.ts), whatever the image and zero-page
 // detection: with legacy detection a batch fills only with non-zero pages, so on an image with one such
 // page per window a batch took 128 windows (512 MiB) before it was full, unless the batch lets go of each
-// window the reader is done with. Measured as the growth of ArrayBuffer memory (the windows are
-// ArrayBuffers), sampled while the send runs; the image is a sparse file, so it costs no disk.
+// window the reader is done with. Measured as the growth of ArrayBuffer memory (windows read into
+// buffers) plus the windows the native helper has mapped, sampled while the send runs; the image is a
+// sparse file, so it costs no disk.
 import { open, readFile, rm } from "node:fs/promises";
 import { createServer, type Socket } from "node:net";
 import { join } from "node:path";
@@ -12,6 +13,7 @@ import { blockFileName } from "../../src/impl/extract.js";
 import { WINDOW_PAGES } from "../../src/impl/multifd/page-window.js";
 import { startReceiver } from "../../src/impl/multifd/receiver.js";
 import { sendMigration } from "../../src/impl/multifd/sender.js";
+import { nativeIo } from "../../src/impl/native-io.js";
 import { tempDir } from "../cli/fixtures.js";
 import { nativeModes, withNativeMode } from "../helpers/native-mode.js";
 
@@ -22,12 +24,17 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-/** Samples ArrayBuffer memory every 2 ms from now: the most it grew, in MiB, once stopped. */
-function arrayBufferGrowth(): { stop: () => void; peakMiB: () => number } {
-  const base = process.memoryUsage().arrayBuffers;
+/** ArrayBuffer memory and the image windows the native helper has mapped (the send writes from those). */
+function windowMemory(): number {
+  return process.memoryUsage().arrayBuffers + (nativeIo()?.mappedImageBytes() ?? 0);
+}
+
+/** Samples windowMemory every 2 ms from now: the most it grew, in MiB, once stopped. */
+function windowMemoryGrowth(): { stop: () => void; peakMiB: () => number } {
+  const base = windowMemory();
   let peak = base;
   const timer = setInterval(() => {
-    peak = Math.max(peak, process.memoryUsage().arrayBuffers);
+    peak = Math.max(peak, windowMemory());
   }, 2);
   return { stop: () => clearInterval(timer), peakMiB: () => (peak - base) / MiB };
 }
@@ -54,7 +61,7 @@ describe("mrc send's memory", () => {
           output: out,
           timeoutMs: 60_000,
         });
-        const growth = arrayBufferGrowth();
+        const growth = windowMemoryGrowth();
         try {
           const [, sent] = await Promise.all([
             rx.done,
@@ -95,7 +102,7 @@ describe("mrc send's memory", () => {
       s.pause();
     });
     await new Promise<void>((resolve) => server.listen(path, resolve));
-    const growth = arrayBufferGrowth();
+    const growth = windowMemoryGrowth();
     try {
       const e = await sendMigration({
         to: `unix:${path}`,

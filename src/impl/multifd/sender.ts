@@ -6,6 +6,7 @@
 // Pages of one block are queued in batches of up to 128 and handed to the next idle channel; each channel
 // sends one packet per batch (packet_num from one global counter). At every sync point (setup, each wrap of
 // the dirty-page scan) each channel sends a SYNC packet, then the main channel gets MULTIFD_FLUSH.
+import { fstatSync } from "node:fs";
 import type { Socket } from "node:net";
 import { hex } from "../bytes.js";
 import { listedCapabilities } from "../configuration.js";
@@ -28,7 +29,14 @@ import {
   MULTIFD_FLAG_NOCOMP,
   MULTIFD_PAGE_COUNT,
 } from "./packet.js";
-import { type PageWindow, PageWindowPool, readPageWindow, WINDOW_PAGES } from "./page-window.js";
+import {
+  copyWindowBytes,
+  imageShorter,
+  type PageWindow,
+  PageWindowPool,
+  readPageWindow,
+  WINDOW_PAGES,
+} from "./page-window.js";
 import { MainChannelComposer } from "./precopy-compose.js";
 import { connectSocket, formatSocketAddress, parseSocketAddress } from "./transport.js";
 
@@ -214,6 +222,15 @@ export async function sendMigration(opts: SendOptions): Promise<SendResult> {
   }
 }
 
+/** The image's size now, or undefined when it cannot be had (closed already). */
+function imageSize(image: FileSource): bigint | undefined {
+  try {
+    return fstatSync(image.fd, { bigint: true }).size;
+  } catch {
+    return undefined;
+  }
+}
+
 /** The sockets and counters of one send. */
 class SendRun {
   #main: Socket | undefined;
@@ -225,6 +242,8 @@ class SendRun {
   #next = 0;
   #batch: Batch | undefined;
   readonly #windows = new PageWindowPool();
+  /** the blocks sent so far, for what an EFAULT on a socket means */
+  readonly #blocks = new Set<Block>();
 
   constructor(
     readonly address: string,
@@ -258,6 +277,8 @@ class SendRun {
       throw this.#failure;
     } finally {
       clearTimeout(timer);
+      // no write is pending now: what a failed send still held of its windows is unmapped here
+      this.#windows.dispose();
     }
     return {
       address: this.address,
@@ -276,6 +297,13 @@ class SendRun {
   #ioError(e: unknown): MappedRamError {
     if (e instanceof MappedRamError) return e;
     const err = e as NodeJS.ErrnoException;
+    // A socket write from a window's mapping (page-window.ts) whose pages are gone: an image shrank.
+    if (err?.code === "EFAULT") {
+      for (const b of this.#blocks) {
+        const size = imageSize(b.image);
+        if (size !== undefined && size < b.usedLength) return imageShorter(b.idstr, size);
+      }
+    }
     return new MappedRamError("ERR_IO", {
       subject: `migration to ${this.address}`,
       rule: `${err?.code ?? "I/O error"}: ${err?.message ?? String(e)}`,
@@ -343,8 +371,9 @@ class SendRun {
     });
     const copy = new Uint8Array(inW.length * TARGET_PAGE_SIZE);
     inW.forEach((i, k) => {
-      copy.set(batch.data[i] as Uint8Array, k * TARGET_PAGE_SIZE);
-      batch.data[i] = copy.subarray(k * TARGET_PAGE_SIZE, (k + 1) * TARGET_PAGE_SIZE);
+      const into = copy.subarray(k * TARGET_PAGE_SIZE, (k + 1) * TARGET_PAGE_SIZE);
+      copyWindowBytes(w, batch.data[i] as Uint8Array, into, batch.block.image, batch.block.idstr);
+      batch.data[i] = into;
     });
     batch.window = undefined;
     this.#windows.release(w);
@@ -366,11 +395,15 @@ class SendRun {
   }
 
   #job(ch: Channel, chunks: Uint8Array[], window?: PageWindow): void {
-    const p = this.#write(ch.socket, ...chunks).then(() => {
-      for (const c of chunks) ch.stats.bytes += c.length;
-      if (window !== undefined) this.#windows.release(window);
-      ch.busy = undefined;
-    });
+    const p = this.#write(ch.socket, ...chunks)
+      .then(() => {
+        for (const c of chunks) ch.stats.bytes += c.length;
+        ch.busy = undefined;
+      })
+      .finally(() => {
+        // written, or failed: the socket holds on to none of the window's bytes any more
+        if (window !== undefined) this.#windows.release(window);
+      });
     // A failed write fails the run; the race in #idleChannel and sync() see the rejection.
     p.catch((e: unknown) => this.fail(e));
     ch.busy = p;
@@ -397,7 +430,8 @@ class SendRun {
     ch.stats.packets++;
     ch.stats.normalPages += normalCount;
     ch.stats.zeroPages += batch.offsets.length - normalCount;
-    // The header, then the normal pages straight from the read buffers (neighbours as one view).
+    // The header, then the normal pages straight from their windows (the image's mappings, or buffers
+    // read with pread; neighbours as one view).
     this.#job(ch, [header, ...coalescedViews(batch.data, normalCount)], batch.window);
   }
 
@@ -408,6 +442,7 @@ class SendRun {
    * page as a ZERO record on the main channel instead (save_zero_page, on the main thread).
    */
   async sendBlock(b: Block, main: MainChannelComposer): Promise<void> {
+    this.#blocks.add(b);
     const detect = this.zpd !== "none";
     for (let first = 0; first < b.numPages; first += WINDOW_PAGES) {
       const count = Math.min(WINDOW_PAGES, b.numPages - first);
