@@ -728,6 +728,17 @@ static napi_value save_pages(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* A send's window arguments (fd, offset, pageSize, detect) from argv[0..3]: 0 unless each is a number and
+ * offset a whole number under 2^53, pageSize a multiple of 8 from 8 to 1 MiB. */
+static int window_args(napi_env env, const napi_value *argv, int32_t *fd, double *offset, double *page_size,
+                       int32_t *detect) {
+  return napi_get_value_int32(env, argv[0], fd) == napi_ok && napi_get_value_double(env, argv[1], offset) == napi_ok &&
+         napi_get_value_double(env, argv[2], page_size) == napi_ok &&
+         napi_get_value_int32(env, argv[3], detect) == napi_ok && *offset >= 0 && *offset < 9007199254740992.0 &&
+         *offset == (double)(int64_t)*offset && *page_size >= 8 && *page_size <= 1 << 20 &&
+         (int64_t)*page_size % 8 == 0;
+}
+
 /* readImagePages(fd, offset, pageSize, detect, buf: Uint8Array, flags: Uint8Array, result: Float64Array(2))
  *   : status
  * A window of flags.length pages of a RAM image from `offset`, read with pread into buf (page i at
@@ -742,10 +753,7 @@ static napi_value read_image_pages(napi_env env, napi_callback_info info) {
     return fail_args(env, "readImagePages(fd, offset, pageSize, detect, buf, flags, result) takes seven arguments");
   int32_t fd, detect;
   double offset, page_size;
-  if (napi_get_value_int32(env, argv[0], &fd) != napi_ok || napi_get_value_double(env, argv[1], &offset) != napi_ok ||
-      napi_get_value_double(env, argv[2], &page_size) != napi_ok ||
-      napi_get_value_int32(env, argv[3], &detect) != napi_ok || !(offset >= 0 && offset < 9007199254740992.0) ||
-      offset != (double)(int64_t)offset || page_size < 8 || page_size > 1 << 20 || (int64_t)page_size % 8 != 0)
+  if (!window_args(env, argv, &fd, &offset, &page_size, &detect))
     return fail_args(env, "readImagePages: the descriptor, offset and page size must be numbers in range");
   size_t buf_len, flags_len, result_len;
   void *buf, *flags, *result;
@@ -818,10 +826,7 @@ static napi_value map_image_pages(napi_env env, napi_callback_info info) {
     return fail_args(env, "mapImagePages(fd, offset, pageSize, detect, flags, result) takes six arguments");
   int32_t fd, detect;
   double offset, page_size;
-  if (napi_get_value_int32(env, argv[0], &fd) != napi_ok || napi_get_value_double(env, argv[1], &offset) != napi_ok ||
-      napi_get_value_double(env, argv[2], &page_size) != napi_ok ||
-      napi_get_value_int32(env, argv[3], &detect) != napi_ok || !(offset >= 0 && offset < 9007199254740992.0) ||
-      offset != (double)(int64_t)offset || page_size < 8 || page_size > 1 << 20 || (int64_t)page_size % 8 != 0)
+  if (!window_args(env, argv, &fd, &offset, &page_size, &detect))
     return fail_args(env, "mapImagePages: the descriptor, offset and page size must be numbers in range");
   size_t flags_len, result_len;
   void *flags, *result;

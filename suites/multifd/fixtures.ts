@@ -1,4 +1,5 @@
 // Shared RAM images and QEMU ends for the packets-mode suites.
+import { open } from "node:fs/promises";
 import { createConnection, createServer, type Socket } from "node:net";
 import { viewOf } from "../../src/impl/bytes.js";
 import type { ZeroPageDetection } from "../../src/impl/zero-page.js";
@@ -32,6 +33,40 @@ export async function unixSocketPair(
     accepted: end,
     close: () => {
       end.destroy();
+      server.close();
+    },
+  };
+}
+
+/**
+ * A RAM image of `mib` MiB of 0x5a (no zero page), written a MiB at a time: a large buffer freed while a
+ * send runs would hide what the send allocates.
+ */
+export async function writeDenseImage(path: string, mib: number): Promise<void> {
+  const fh = await open(path, "w");
+  try {
+    const chunk = new Uint8Array(1024 * 1024).fill(0x5a);
+    for (let i = 0; i < mib; i++) await fh.write(chunk, 0, chunk.length, i * chunk.length);
+  } finally {
+    await fh.close();
+  }
+}
+
+/**
+ * A peer at unix socket `path` that accepts every connection and reads nothing (each accepted socket
+ * paused, in `held`), so a sender's writes back up; `close` destroys them and the server.
+ */
+export async function stalledPeer(path: string): Promise<{ held: Socket[]; close: () => void }> {
+  const held: Socket[] = [];
+  const server = createServer((s) => {
+    held.push(s);
+    s.pause();
+  });
+  await new Promise<void>((resolve) => server.listen(path, resolve));
+  return {
+    held,
+    close: () => {
+      for (const s of held) s.destroy();
       server.close();
     },
   };

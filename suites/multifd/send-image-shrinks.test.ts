@@ -3,8 +3,7 @@
 // for a while: when the image shrinks under it, the kernel's copy from the mapping fails (EFAULT), and
 // the send must end with the same ERR_IO as a read that comes up short, naming the block and where the
 // image now ends, and unmap what it still held. Here the peer reads nothing until the image has shrunk.
-import { open, rm, truncate } from "node:fs/promises";
-import { createServer, type Socket } from "node:net";
+import { rm, truncate } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { MappedRamError } from "../../src/impl/errors.js";
@@ -13,6 +12,7 @@ import { sendMigration } from "../../src/impl/multifd/sender.js";
 import { nativeIo } from "../../src/impl/native-io.js";
 import { tempDir } from "../cli/fixtures.js";
 import { nativeModes, useNativeMode } from "../helpers/native-mode.js";
+import { stalledPeer, writeDenseImage } from "./fixtures.js";
 
 const PAGE = 4096;
 const MiB = 1024 * 1024;
@@ -27,20 +27,9 @@ describe.runIf(nativeModes("pread").includes("native"))("mrc send from mapped wi
   it("ends with ERR_IO naming the block and its new end when the image shrinks under queued packets", async () => {
     const io = nativeIo() as NonNullable<ReturnType<typeof nativeIo>>;
     const image = join(dir, "dense.img");
-    const fh = await open(image, "w");
-    try {
-      const mib = new Uint8Array(MiB).fill(0x5a);
-      for (let at = 0; at < 16 * WINDOW_PAGES * PAGE; at += MiB) await fh.write(mib, 0, MiB, at);
-    } finally {
-      await fh.close();
-    }
+    await writeDenseImage(image, (16 * WINDOW_PAGES * PAGE) / MiB);
     const path = join(dir, "stalled.sock");
-    const held: Socket[] = [];
-    const server = createServer((s) => {
-      held.push(s);
-      s.pause();
-    });
-    await new Promise<void>((resolve) => server.listen(path, resolve));
+    const peer = await stalledPeer(path);
     const base = io.mappedImageBytes();
     try {
       const sent = sendMigration({
@@ -61,7 +50,7 @@ describe.runIf(nativeModes("pread").includes("native"))("mrc send from mapped wi
       await new Promise((r) => setTimeout(r, 100));
       expect(io.mappedImageBytes() - base).toBe(WINDOW_PAGES * PAGE);
       await truncate(image, PAGE);
-      for (const s of held) {
+      for (const s of peer.held) {
         s.on("data", () => undefined);
         s.resume();
       }
@@ -74,8 +63,7 @@ describe.runIf(nativeModes("pread").includes("native"))("mrc send from mapped wi
       );
       expect(io.mappedImageBytes() - base).toBe(0);
     } finally {
-      for (const s of held) s.destroy();
-      server.close();
+      peer.close();
     }
   }, 30_000);
 });

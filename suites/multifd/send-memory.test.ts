@@ -5,7 +5,6 @@
 // buffers) plus the windows the native helper has mapped, sampled while the send runs; the image is a
 // sparse file, so it costs no disk.
 import { open, readFile, rm } from "node:fs/promises";
-import { createServer, type Socket } from "node:net";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { MappedRamError } from "../../src/impl/errors.js";
@@ -16,6 +15,7 @@ import { sendMigration } from "../../src/impl/multifd/sender.js";
 import { nativeIo } from "../../src/impl/native-io.js";
 import { tempDir } from "../cli/fixtures.js";
 import { nativeModes, withNativeMode } from "../helpers/native-mode.js";
+import { stalledPeer, writeDenseImage } from "./fixtures.js";
 
 const PAGE = 4096;
 const MiB = 1024 * 1024;
@@ -87,25 +87,12 @@ describe("mrc send's memory", () => {
 
   it("keeps at most 8 windows alive when 255 channels all wait on a peer that reads nothing", async () => {
     const image = join(dir, "dense.img");
-    // written a MiB at a time: a 256 MiB buffer freed while the send runs would hide what it allocates
-    const fh = await open(image, "w");
-    try {
-      const mib = new Uint8Array(MiB).fill(0x5a);
-      for (let at = 0; at < 64 * WINDOW_PAGES * PAGE; at += MiB) await fh.write(mib, 0, MiB, at);
-    } finally {
-      await fh.close();
-    }
-    const path = join(dir, "stalled.sock");
-    const held: Socket[] = [];
-    const server = createServer((s) => {
-      held.push(s);
-      s.pause();
-    });
-    await new Promise<void>((resolve) => server.listen(path, resolve));
+    await writeDenseImage(image, (64 * WINDOW_PAGES * PAGE) / MiB);
+    const peer = await stalledPeer(join(dir, "stalled.sock"));
     const growth = windowMemoryGrowth();
     try {
       const e = await sendMigration({
-        to: `unix:${path}`,
+        to: `unix:${join(dir, "stalled.sock")}`,
         blocks: [{ idstr: "pc.ram", image }],
         multifdChannels: 255,
         timeoutMs: 5_000,
@@ -117,8 +104,7 @@ describe("mrc send's memory", () => {
       expect((e as MappedRamError).message).toContain("did not finish within 5000 ms");
     } finally {
       growth.stop();
-      for (const s of held) s.destroy();
-      server.close();
+      peer.close();
     }
     // 255 packets in flight span 32 windows (~150 MiB measured without the bound); at most 8 (32 MiB,
     // ~36 MiB measured) are alive
