@@ -1,10 +1,8 @@
 // The main channel of packets mode: the composer against bytes written out by hand from
 // ../shared/spec/mapped-ram-format.md sections 1.1-1.4, 2.1 and 6.3 (QEMU 10.0.2, -M none, block "r" of 4 MiB),
 // and the streaming parser on those bytes over a real (unix) socket.
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { QEMU_VM_SECTION_END, QEMU_VM_SECTION_PART } from "../../src/impl/constants.js";
 import { MappedRamError } from "../../src/impl/errors.js";
 import { MACHINE_NONE } from "../../src/impl/machine.js";
@@ -15,7 +13,10 @@ import {
   type StreamBlock,
 } from "../../src/impl/multifd/precopy-parse.js";
 import { SocketReader } from "../../src/impl/multifd/socket-reader.js";
+import { tempDir } from "../cli/fixtures.js";
 import { unixSocketPair } from "./fixtures.js";
+
+const dir = await tempDir("main");
 
 const hexBytes = (s: string) =>
   Uint8Array.from(s.replace(/\s+/g, "").match(/../g) ?? [], (h) => Number.parseInt(h, 16));
@@ -71,14 +72,6 @@ describe("main channel composer", () => {
 });
 
 describe("main channel parser", () => {
-  let dir: string;
-  beforeAll(async () => {
-    dir = await mkdtemp(join(tmpdir(), "mrc-main-"));
-  });
-  afterAll(async () => {
-    await rm(dir, { recursive: true, force: true });
-  });
-
   /** Sends `bytes` over a unix socket and parses them as they arrive. */
   async function parse(bytes: Uint8Array, name: string) {
     const events: string[] = [];

@@ -1,15 +1,16 @@
 // SocketReader.readViewsUpTo (page data as views of the chunks it arrived in, as it arrives) and
 // viewsOfRange (the bytes of one run of pages out of those views), which the receiver writes pages from
 // without joining them; connectionHighWaterMark, how much a connection may hold unread.
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { MappedRamError } from "../../src/impl/errors.js";
 import { viewsOfRange } from "../../src/impl/multifd/received-ram.js";
 import { connectionHighWaterMark } from "../../src/impl/multifd/receiver.js";
 import { SocketReader, shortRead } from "../../src/impl/multifd/socket-reader.js";
+import { tempDir } from "../cli/fixtures.js";
 import { unixSocketPair } from "./fixtures.js";
+
+const dir = await tempDir("reader");
 
 const joined = (views: readonly Uint8Array[]) => Buffer.concat(views.map((v) => Buffer.from(v)));
 
@@ -53,14 +54,6 @@ describe("connectionHighWaterMark", () => {
 });
 
 describe("SocketReader.readViewsUpTo", () => {
-  let dir: string;
-  beforeAll(async () => {
-    dir = await mkdtemp(join(tmpdir(), "mrc-reader-"));
-  });
-  afterAll(async () => {
-    await rm(dir, { recursive: true, force: true });
-  });
-
   /**
    * A reader on the accepting end of a unix socket; the client writes `parts` one by one, each once the
    * reader holds the one before (so each arrives as a chunk of its own), then ends.
